@@ -1,0 +1,230 @@
+"""The link: bytes and time, nothing else.
+
+A :class:`Link` owns an open port and a reader thread blocked in ``read`` (no sleep-and-poll). Every chunk the reader
+gets is stamped with ``time.monotonic_ns()``, appended to one growing receive buffer and handed to the flight recorder.
+Writes can be paced: an emulated line rate (a pty ignores the baud rate) or an explicit gap between bytes. Readers of
+the buffer wait on a condition with a deadline, so a byte that arrives wakes them at once.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import time
+from collections.abc import Callable
+
+from ..errors import LinkClosed
+from .ports import OpenedPort, open_port
+from .recorder import Event, FlightRecorder
+
+__all__ = ["BITS_PER_BYTE", "Link"]
+
+BITS_PER_BYTE = 10  # 8N1: start bit, 8 data bits, stop bit
+_SPIN_NS = 200_000  # the last 0.2 ms of a paced wait spins: sleep() overshoots by about that much
+
+
+class Link:
+    """A byte-exact, time-exact connection to one module."""
+
+    def __init__(self, port: OpenedPort, *, recorder: FlightRecorder | None = None,
+                 line_rate: int | None = None) -> None:
+        self.port = port
+        self.url = port.url
+        self.line_rate = line_rate  # bits per second to emulate on writes; None = as fast as the port takes them
+        self.recorder = recorder
+        self.last_tx_ns = 0  # when the last write returned
+        self.last_rx_ns = 0  # when the last chunk arrived
+        self.listeners: list[Callable[[Event], None]] = []  # called from the reader thread for rx, caller for tx
+        self._rx = bytearray()
+        self._rx_ends: list[int] = []  # end offset of each received chunk ...
+        self._rx_times: list[int] = []  # ... and when it arrived
+        self._cond = threading.Condition()
+        self._write_lock = threading.Lock()
+        self._closing = False
+        self._eof = False
+        self.error: BaseException | None = None  # why the reader stopped, if not by close()
+        self._thread = threading.Thread(target=self._read_loop, name=f"link-reader {self.url}", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def open(cls, url: str, *, baudrate: int = 115200, recorder: FlightRecorder | None = None,
+             line_rate: int | None = None) -> Link:
+        """Open ``url`` (any pyserial URL or a registered scheme such as ``sim:bg96``) and start reading."""
+        return cls(open_port(url, baudrate), recorder=recorder, line_rate=line_rate)
+
+    # -- receiving -------------------------------------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        """How many bytes have been received since the link opened."""
+        return len(self._rx)
+
+    @property
+    def closed(self) -> bool:
+        """True once no more bytes can arrive (closed by us, or the reader hit end of file or an error)."""
+        return self._eof
+
+    def data(self, start: int, end: int | None = None) -> bytes:
+        """Received bytes ``[start:end]`` (offsets count from the opening of the link)."""
+        with self._cond:
+            return bytes(self._rx[start:end])
+
+    def byte_at(self, offset: int) -> int:
+        return self._rx[offset]
+
+    def time_at(self, offset: int) -> int:
+        """When the byte at ``offset`` arrived (``monotonic_ns``)."""
+        i = bisect.bisect_right(self._rx_ends, offset)
+        return self._rx_times[min(i, len(self._rx_times) - 1)]
+
+    def wait_for_size(self, size: int, deadline_ns: int) -> bool:
+        """Block until at least ``size`` bytes have been received or ``deadline_ns`` passes; True if they have.
+
+        Raises :class:`LinkClosed` if the link closed before.
+        """
+        with self._cond:
+            while len(self._rx) < size:
+                if self._eof:
+                    raise LinkClosed(self._closed_reason())
+                remaining = deadline_ns - time.monotonic_ns()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining / 1e9)
+            return True
+
+    # -- sending ---------------------------------------------------------------------------------------------------
+
+    def write(self, data: bytes, *, gap_s: float | None = None, line_rate: int | None = None) -> tuple[int, int]:
+        """Send ``data``; return (when its first byte went out, when its last did), in ``monotonic_ns``.
+
+        ``gap_s`` spaces single bytes that far apart (start to start); otherwise ``line_rate`` (or the link's) paces
+        the bytes as a UART at that rate with 8N1 framing would; otherwise the port takes them as fast as it can.
+        """
+        if self._eof:
+            raise LinkClosed(self._closed_reason())
+        rate = line_rate or self.line_rate
+        with self._write_lock:
+            if gap_s is not None and len(data) > 1:
+                return self._write_spaced(data, int(gap_s * 1e9))
+            if rate:
+                return self._write_paced(data, BITS_PER_BYTE * 1_000_000_000 // rate)
+            return self._write_now(data)
+
+    def set_dtr(self, level: bool) -> None:
+        self.port.set_dtr(level)
+        self.note(f"DTR {'on' if level else 'off'}")
+
+    def set_rts(self, level: bool) -> None:
+        self.port.set_rts(level)
+        self.note(f"RTS {'on' if level else 'off'}")
+
+    def note(self, text: str) -> None:
+        """Put a note in the flight log (e.g. "step 4 matched")."""
+        self._emit(Event(time.monotonic_ns(), "note", note=text))
+
+    def close(self) -> None:
+        """Stop the reader and close the port (and, for a simulator, stop it)."""
+        if self._closing:
+            return
+        self._closing = True
+        cancel = getattr(self.port.serial, "cancel_read", None)
+        try:
+            if cancel is not None:
+                cancel()
+        except Exception:  # noqa: BLE001  (a half-dead port must still close)
+            pass
+        try:
+            self.port.close()
+        finally:
+            self._thread.join(timeout=2.0)
+            with self._cond:
+                self._eof = True
+                self._cond.notify_all()
+
+    def __enter__(self) -> Link:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals -------------------------------------------------------------------------------------------------
+
+    def _read_loop(self) -> None:
+        ser = self.port.serial
+        try:
+            while not self._closing:
+                chunk = ser.read(1)  # blocks: timeout=None
+                t_ns = time.monotonic_ns()
+                if not chunk:
+                    if self._closing:
+                        break
+                    continue
+                waiting = ser.in_waiting
+                if waiting:
+                    chunk += ser.read(waiting)
+                with self._cond:
+                    self._rx += chunk
+                    self._rx_ends.append(len(self._rx))
+                    self._rx_times.append(t_ns)
+                    self.last_rx_ns = t_ns
+                    self._cond.notify_all()
+                self._emit(Event(t_ns, "rx", chunk))
+        except Exception as exc:  # noqa: BLE001  (any end of the port ends the link; the reason is kept)
+            if not self._closing:
+                self.error = exc
+                self._emit(Event(time.monotonic_ns(), "note", note=f"link reader stopped: {exc!r}"))
+        finally:
+            with self._cond:
+                self._eof = True
+                self._cond.notify_all()
+
+    def _write_now(self, data: bytes) -> tuple[int, int]:
+        start = time.monotonic_ns()
+        self.port.serial.write(data)
+        end = time.monotonic_ns()
+        self.last_tx_ns = end
+        self._emit(Event(end, "tx", data))
+        return start, end
+
+    def _write_spaced(self, data: bytes, gap_ns: int) -> tuple[int, int]:
+        first, _ = self._write_now(data[:1])
+        for i in range(1, len(data)):
+            _sleep_until(first + i * gap_ns)
+            _, last = self._write_now(data[i:i + 1])
+        return first, last
+
+    def _write_paced(self, data: bytes, byte_ns: int) -> tuple[int, int]:
+        # Write each byte no earlier than a UART would have finished the one before it, in as few writes as keep up.
+        t0 = time.monotonic_ns()
+        sent = 0
+        first = last = t0
+        while sent < len(data):
+            due = min(len(data), (time.monotonic_ns() - t0) // byte_ns + 1)
+            if due > sent:
+                start, last = self._write_now(data[sent:due])
+                if sent == 0:
+                    first = start
+                sent = due
+            if sent < len(data):
+                _sleep_until(t0 + sent * byte_ns)
+        return first, last
+
+    def _emit(self, event: Event) -> None:
+        if self.recorder is not None:
+            self.recorder.record(event)
+        for listener in list(self.listeners):
+            listener(event)
+
+    def _closed_reason(self) -> str:
+        if self.error is not None:
+            return f"link to {self.url} closed: {self.error}"
+        return f"link to {self.url} is closed"
+
+
+def _sleep_until(t_ns: int) -> None:
+    """Wait until ``monotonic_ns() >= t_ns``: a pacing wait, precise to a few microseconds."""
+    remaining = t_ns - time.monotonic_ns()
+    if remaining > _SPIN_NS:
+        time.sleep((remaining - _SPIN_NS) / 1e9)
+    while time.monotonic_ns() < t_ns:
+        pass

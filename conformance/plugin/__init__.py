@@ -1,0 +1,1 @@
+"""Plugin layer: pytest glue (options, case-file items, fixtures, markers, report attachments)."""

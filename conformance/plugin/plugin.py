@@ -1,0 +1,487 @@
+"""The pytest plugin: options, case files collected as test items, the ``modem`` fixture, markers, reports.
+
+Registered through the ``pytest11`` entry point, so an installed suite is active in any pytest run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+import yaml
+
+from .. import dialects
+from ..errors import ActionFailed, ConformanceError
+from ..link import FlightRecorder, Link
+from ..session import Session
+from ..transcript import Case, Runner, Scope, parse_file
+from . import allure_report
+from .modem import Modem, ModemWedged, make_redactor
+
+__all__ = ["CaseFile", "CaseItem", "ModemPool", "RunState"]
+
+DEFAULT_CASE_TIMEOUT_S = 900.0  # the backstop for a case with no timeout of its own: longer than any documented wait
+STATE = pytest.StashKey["RunState"]()
+
+
+# -- options ---------------------------------------------------------------------------------------------------------
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("conformance", "conformance suite (Quectel TCP/IP AT commands)")
+    group.addoption("--modem", metavar="URL", default=None,
+                    help="the module under test, as a pyserial URL: /dev/ttyUSB2, rfc2217://bench7:4001, "
+                         "socket://host:port, or sim:bg96. Default: a simulated module for each dialect a case "
+                         "declares. Example: pytest --modem /dev/ttyUSB2")
+    group.addoption("--dialect", metavar="NAME", default=None,
+                    help=f"the module family: {', '.join(dialects.names())}. Default: detected from ATI / AT+GMM; "
+                         "with no --modem, collects only that dialect's cases. Example: --dialect bg96")
+    group.addoption("--baud", metavar="N", type=int, default=115200,
+                    help="serial line rate for a real port (default 115200). Example: --baud 921600")
+    group.addoption("--line-rate", metavar="BPS", type=int, default=None,
+                    help="pace every write as a UART at this rate with 8N1 framing would (a pty ignores the baud "
+                         "rate). Default: unpaced. Example: --line-rate 115200")
+    group.addoption("--results-dir", metavar="DIR", default="reports/out",
+                    help="where runs write flight logs (one folder per run). Default: reports/out")
+    group.addoption("--run-name", metavar="NAME", default=None,
+                    help="the run's folder name under --results-dir. Default: the start time, YYYYmmdd-HHMMSS")
+    group.addoption("--bench", metavar="FILE", default=None,
+                    help="a bench description (YAML): vars such as apn, secrets such as apn_password and pin "
+                         "(redacted in every artifact), the capabilities it provides, a power-cycle command. "
+                         "Example: --bench benches/desk7.yaml")
+    group.addoption("--case-timeout", metavar="S", type=float, default=DEFAULT_CASE_TIMEOUT_S,
+                    help="backstop for a case without 'timeout:' (pytest-timeout), in seconds; a case's own "
+                         f"deadlines fire long before. Default: {DEFAULT_CASE_TIMEOUT_S:g}")
+    group.addoption("--power-cycle-cmd", metavar="CMD", default=None,
+                    help="a command that power-cycles a real module that stopped answering; the run goes on "
+                         "after it. Example: --power-cycle-cmd 'usbrelay R1_1=0 && sleep 2 && usbrelay R1_1=1'")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name in dialects.names():
+        config.addinivalue_line("markers", f"{name}: a case for the {dialects.get(name).title} dialect")
+    config.addinivalue_line("markers", "dialect(name): the dialect a Python test's `modem` fixture speaks")
+    config.addinivalue_line("markers", "case: an item collected from a case file")
+    config.stash[STATE] = RunState(config)
+    try:
+        config.pluginmanager.import_plugin("conformance.plugin.capabilities")
+    except ImportError:  # peers not installed: cases that need them skip
+        pass
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is not None:
+        state.close()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    state = config.stash[STATE]
+    modem = config.getoption("modem") or "simulated (sim:<dialect>, started per dialect as cases need it)"
+    return [f"conformance: modem {modem}; flight logs in {state.run_dir}"]
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.suffix in (".yaml", ".yml") and "cases" in file_path.parts:
+        return CaseFile.from_parent(parent, path=file_path)
+    return None
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None or not state.pool.started:
+        return
+    tr = terminalreporter
+    tr.section("conformance")
+    for line in state.pool.describe():
+        tr.write_line(line)
+    tr.write_line(f"flight logs: {state.run_dir}  (print one with: conformance log FILE)")
+
+
+# -- run state -------------------------------------------------------------------------------------------------------
+
+class RunState:
+    """What one pytest run shares: the results folder, the bench, the modems."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        name = config.getoption("run_name", None) or os.environ.get("CONFORMANCE_RUN") or \
+            time.strftime("%Y%m%d-%H%M%S")
+        os.environ.setdefault("CONFORMANCE_RUN", name)  # xdist workers inherit it: one folder per run
+        self.run_dir = Path(config.getoption("results_dir", "reports/out") or "reports/out") / name
+        worker = os.environ.get("PYTEST_XDIST_WORKER")
+        if worker:
+            self.run_dir = self.run_dir / worker
+        self.bench = _load_bench(config.getoption("bench", None))
+        self.secrets = [str(v) for v in self.bench.get("secrets", {}).values()]
+        self.pool = ModemPool(self)
+
+    def redactor(self, dialect: dialects.Dialect | None) -> Any:
+        return make_redactor(dialect, self.secrets)
+
+    def redact_text(self, text: str, dialect: dialects.Dialect | None) -> str:
+        return self.redactor(dialect)(text.encode("latin-1", "replace")).decode("latin-1")
+
+    def bench_scope(self) -> dict[str, Any]:
+        return {**self.bench.get("vars", {}), **self.bench.get("secrets", {})}
+
+    def recorder(self, name: str, dialect: dialects.Dialect | None, meta: dict[str, Any]) -> FlightRecorder:
+        safe = re.sub(r"[^A-Za-z0-9_.\[\]-]+", "_", name).strip("_")[:180]
+        return FlightRecorder(self.run_dir / f"{safe}.atlog", meta=meta, redact=self.redactor(dialect))
+
+    def close(self) -> None:
+        self.pool.close_all()
+        alluredir = getattr(self.config.option, "allure_report_dir", None)
+        if alluredir and self.pool.started:
+            allure_report.write_environment(alluredir, self.pool.environment())
+
+
+def _load_bench(path: str | None) -> dict[str, Any]:
+    if not path:
+        return {}
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise pytest.UsageError(f"--bench {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise pytest.UsageError(f"--bench {path}: a bench file is a mapping (vars, secrets, provides, power_cycle)")
+    return data
+
+
+# -- modems ----------------------------------------------------------------------------------------------------------
+
+class ModemPool:
+    """The modules of this run: the one given with --modem, or one simulated module per dialect, started lazily."""
+
+    def __init__(self, state: RunState) -> None:
+        self.state = state
+        self.config = state.config
+        self.modems: dict[str, Modem] = {}
+        self.started = False
+
+    def get(self, dialect: str, request: pytest.FixtureRequest) -> Modem:
+        """The module for ``dialect``: skips the test if the module under test speaks another one."""
+        url = self.config.getoption("modem")
+        if url:
+            modem = self.modems.get("real") or self._open_real(url)
+            if modem.dialect.name != dialect:
+                pytest.skip(f"the module under test speaks {modem.dialect.name}, this case is for {dialect}")
+            return modem
+        modem = self.modems.get(dialect)
+        if modem is None or modem.link.closed:
+            if modem is not None:
+                modem.close()
+            modem = self._start_sim(dialect, request)
+        return modem
+
+    def recover(self, modem: Modem) -> None:
+        """A module that stopped answering: restart a simulator, or power-cycle a real one (if a command is given)."""
+        if modem.url.startswith("sim:"):
+            modem.close()
+            self.modems = {k: v for k, v in self.modems.items() if v is not modem}
+            return
+        cmd = self.config.getoption("power_cycle_cmd") or self.state.bench.get("power_cycle")
+        if cmd:
+            modem.link.note(f"power cycle: {cmd}")
+            subprocess.run(cmd, shell=True, check=False, timeout=120)  # noqa: S602  (the bench owner's command)
+            modem.answers(within=30)
+
+    def _open_real(self, url: str) -> Modem:
+        given = self.config.getoption("dialect")
+        recorder = self.state.recorder("modem-session", None, {"url": url})
+        link = Link.open(url, baudrate=self.config.getoption("baud"), recorder=recorder,
+                         line_rate=self.config.getoption("line_rate"))
+        dialect = dialects.get(given) if given else _detect(link)
+        modem = Modem(url, dialect, link, Session(link, dialect))
+        modem.info.update(modem.identify())
+        recorder._redact = self.state.redactor(dialect)  # noqa: SLF001  (now that the dialect is known)
+        self.modems["real"] = modem
+        self.started = True
+        return modem
+
+    def _start_sim(self, dialect_name: str, request: pytest.FixtureRequest) -> Modem:
+        dialect = dialects.get(dialect_name)
+        query: dict[str, str] = {}
+        try:
+            network = request.getfixturevalue("network")
+        except pytest.FixtureLookupError:
+            network = None
+        if network is not None:
+            if getattr(network, "module_netns", None):
+                query["netns"] = network.module_netns
+            if getattr(network, "module_ip", None):
+                query["local_ip"] = network.module_ip
+        url = f"sim:{dialect_name}" + ("?" + "&".join(f"{k}={quote(v)}" for k, v in query.items()) if query else "")
+        recorder = self.state.recorder(f"sim-{dialect_name}-session", dialect, {"url": url})
+        link = Link.open(url, baudrate=self.config.getoption("baud"), recorder=recorder,
+                         line_rate=self.config.getoption("line_rate"))
+        modem = Modem(url, dialect, link, Session(link, dialect))
+        modem.info.update({k: v for k, v in link.port.info.items() if k in ("pty", "pid", "control")})
+        if not modem.answers(within=10):
+            link.close()
+            raise ModemWedged(f"the simulated {dialect_name} module did not answer AT after starting")
+        modem.info.update(modem.identify())
+        modem.info["session_log"] = str(recorder.path)
+        self.modems[dialect_name] = modem
+        self.started = True
+        return modem
+
+    def describe(self) -> list[str]:
+        out = []
+        for key, modem in self.modems.items():
+            kind = "simulated" if modem.url.startswith("sim:") else "real"
+            what = ", ".join(f"{k}={v}" for k, v in modem.info.items() if k in ("model", "revision", "pty"))
+            out.append(f"{kind} {modem.dialect.name} module at {modem.url}: {what}")
+        return out
+
+    def environment(self) -> dict[str, str]:
+        env: dict[str, str] = {}
+        for modem in self.modems.values():
+            prefix = modem.dialect.name
+            env[f"{prefix}.url"] = modem.url
+            for key in ("model", "revision", "ati"):
+                if key in modem.info:
+                    env[f"{prefix}.{key}"] = str(modem.info[key])
+        return env
+
+    def close_all(self) -> None:
+        for modem in self.modems.values():
+            try:
+                modem.close()
+            except Exception:  # noqa: BLE001  (closing the rest matters more)
+                pass
+        self.modems.clear()
+
+
+def _detect(link: Link) -> dialects.Dialect:
+    """Ask ``ATI`` and match each dialect's identify patterns; a UsageError if none matches."""
+    for name in dialects.names():
+        dialect = dialects.get(name)
+        modem = Modem(link.url, dialect, link, Session(link, dialect))
+        info = modem.identify()
+        text = info.get("ati", "")
+        for line in text.split(" / "):
+            for name2 in dialects.names():
+                if any(re.fullmatch(p, line) for p in dialects.get(name2).identify):
+                    return dialects.get(name2)
+        break
+    raise pytest.UsageError(f"could not tell the dialect of the module at {link.url} from ATI ({text!r}); "
+                            f"give --dialect ({', '.join(dialects.names())})")
+
+
+# -- case files ------------------------------------------------------------------------------------------------------
+
+class CaseFile(pytest.File):
+    """A YAML case file: one item per case and dialect; a malformed file is one failing item, not a crash."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        try:
+            cases = parse_file(self.path)
+        except ConformanceError as exc:
+            yield BrokenCaseFile.from_parent(self, name=self.path.name, error=exc)
+            return
+        only = self.config.getoption("dialect") if not self.config.getoption("modem") else None
+        for case in cases:
+            for dialect in case.dialects:
+                if only and dialect != only:
+                    continue
+                item = CaseItem.from_parent(self, name=f"{case.name}[{dialect}]", callobj=_run_case,
+                                            case=case, dialect=dialect)
+                _mark(item, case, dialect)
+                yield item
+
+
+def _mark(item: pytest.Item, case: Case, dialect: str) -> None:
+    config = item.config
+    item.add_marker("case")
+    item.add_marker(dialect)
+    for name in (*case.needs, *case.tags):
+        config.addinivalue_line("markers", f"{name}: from case metadata (needs / tags)")
+        item.add_marker(name)
+    timeout = case.timeout_s or config.getoption("case_timeout")
+    item.add_marker(pytest.mark.timeout(timeout))
+
+
+class BrokenCaseFile(pytest.Item):
+    """Stands for a case file that cannot be parsed: fails with ``file:line: what is wrong``."""
+
+    def __init__(self, *, error: ConformanceError, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.error = error
+
+    def runtest(self) -> None:
+        raise self.error
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        return str(self.error)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        line = self.error.location.line - 1 if self.error.location else 0
+        return self.path, line, f"case file {self.path.name}"
+
+
+class CaseItem(pytest.Function):
+    """One case run against one dialect's module."""
+
+    def __init__(self, *, case: Case, dialect: str, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.case = case
+        self.dialect = dialect
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        err = excinfo.value
+        if isinstance(err, ConformanceError):
+            state = self.config.stash[STATE]
+            text = str(err)
+            report = getattr(err, "report", "")
+            if report:
+                text += "\n\n" + report
+            extra = getattr(self, "_finally_error", None)
+            if extra:
+                text += f"\n\nand the 'finally:' steps failed too: {extra}"
+            return state.redact_text(text, dialects.get(self.dialect))
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, self.case.location.line - 1, f"{self.case.title} [{self.dialect}]"
+
+
+def _run_case(request: pytest.FixtureRequest) -> None:
+    """The body of every case item."""
+    item = request.node
+    assert isinstance(item, CaseItem)
+    state: RunState = item.config.stash[STATE]
+    case, dialect = item.case, dialects.get(item.dialect)
+    if case.skip:
+        pytest.skip(case.skip)
+    provides = state.bench.get("provides")
+    for need in case.needs:
+        if provides is not None and need not in provides:
+            pytest.skip(f"this bench does not provide {need!r}")
+    modem = state.pool.get(item.dialect, request)
+    context = _context(request, case.needs)
+    recorder = state.recorder(item.nodeid, dialect, {"case": item.nodeid, "url": modem.url,
+                                                    "source": "; ".join(case.sources)})
+    modem.link.recorder = recorder
+    scope = Scope({**case.variables, **context, "bench": state.bench_scope(), "module": modem.info})
+    runner = Runner(modem.session, scope, context, unexpected_urcs=case.unexpected_urcs,
+                    flight_log=str(recorder.path))
+    failed = True
+    try:
+        runner.run(case.steps)
+        runner.check_unexpected()
+        failed = False
+    finally:
+        try:
+            _run_finally(item, runner, case, raise_it=not failed)
+            _reset(state, modem)
+        finally:
+            for token in runner.unexpected():
+                item.add_report_section("call", "unexpected URCs", token.text)
+            if allure_report.enabled(item.config):
+                allure_report.report_case(case, item.dialect, runner.records, recorder.path,
+                                          lambda s: state.redact_text(s, dialect))
+            recorder.close()
+            modem.link.recorder = None
+
+
+def _run_finally(item: CaseItem, runner: Runner, case: Case, *, raise_it: bool) -> None:
+    """The case's 'finally:' steps; their failure fails a passing case, and is shown beside a failing one."""
+    if not case.final_steps:
+        return
+    try:
+        runner.run(case.final_steps)
+    except ConformanceError as exc:
+        item._finally_error = exc  # noqa: SLF001
+        if raise_it:
+            raise
+
+
+def _reset(state: RunState, modem: Modem) -> None:
+    try:
+        modem.reset()
+    except ConformanceError as exc:
+        modem.link.note(f"teardown failed: {exc}")
+        state.pool.recover(modem)
+        raise ModemWedged(f"the module did not return to its start state after the case: {exc}") from None
+
+
+def _context(request: pytest.FixtureRequest, needs: Sequence[str]) -> dict[str, Any]:
+    """The case's action targets: one fixture per capability it needs (a missing one skips the case)."""
+    context: dict[str, Any] = {}
+    for need in needs:
+        try:
+            context[need] = request.getfixturevalue(need)
+        except pytest.FixtureLookupError:
+            pytest.skip(f"this bench does not provide {need!r} (no fixture of that name)")
+    if any(n.startswith("net_") for n in needs):
+        context["net"] = request.getfixturevalue("net")
+    return context
+
+
+# -- fixtures for Python tests ---------------------------------------------------------------------------------------
+
+@pytest.fixture
+def modem(request: pytest.FixtureRequest) -> Iterator[Modem]:
+    """The module under test for a Python test, in the dialect of ``@pytest.mark.dialect("bg96")`` (or --dialect).
+
+    Records to its own flight log, and is reset to its start state afterwards.
+    """
+    state: RunState = request.config.stash[STATE]
+    marker = request.node.get_closest_marker("dialect")
+    name = marker.args[0] if marker else request.config.getoption("dialect") or "bg96"
+    the_modem = state.pool.get(name, request)
+    recorder = state.recorder(request.node.nodeid, the_modem.dialect, {"test": request.node.nodeid})
+    the_modem.link.recorder = recorder
+    try:
+        yield the_modem
+    finally:
+        try:
+            _reset(state, the_modem)
+        finally:
+            recorder.close()
+            the_modem.link.recorder = None
+
+
+@pytest.fixture
+def sim_control(request: pytest.FixtureRequest) -> Any:
+    """A case's handle on what only a cellular network can do to a simulated module (``! sim_control pdpdeact 1``).
+
+    Skips on a real module: those events cannot be caused from a bench.
+    """
+    state: RunState = request.config.stash[STATE]
+    item = request.node
+    name = getattr(item, "dialect", None) or request.config.getoption("dialect") or "bg96"
+    the_modem = state.pool.get(name, request)
+    sim = the_modem.link.port.info.get("sim")
+    if sim is None:
+        pytest.skip("sim_control: needs a simulated module; a real bench cannot make the cellular network do this")
+    return SimControl(sim)
+
+
+class SimControl:
+    """Action target over a simulator's control channel: ``! sim_control <command> key=value ...``."""
+
+    def __init__(self, sim: Any) -> None:
+        self.sim = sim
+
+    def perform(self, verb: str, args: Sequence[object], *, deadline: float, context: Mapping[str, object]) -> str:
+        kwargs: dict[str, Any] = {}
+        for arg in args:
+            text = arg.decode("latin-1") if isinstance(arg, bytes) else str(arg)
+            key, sep, value = text.partition("=")
+            if not sep:
+                raise ActionFailed(f"sim_control {verb}: arguments are key=value, got {text!r}")
+            kwargs[key] = int(value) if re.fullmatch(r"-?\d+", value) else value
+        try:
+            reply = self.sim.control(verb, **kwargs)
+        except Exception as exc:  # noqa: BLE001  (the simulator's answer is the message)
+            raise ActionFailed(f"sim_control {verb}: {exc}") from None
+        return f"{verb} {kwargs}: {reply}"
+

@@ -1,0 +1,476 @@
+"""The matcher: runs a transcript's steps against a session, each with a deadline, and keeps what it saw.
+
+Rules, in the order a received line is offered:
+
+1. the step being waited for (an ordered ``<`` line, or ``< >`` the prompt);
+2. a URC window still open (``<~``);
+3. a line shaped like one of the dialect's URCs is set aside: a later step or window may still claim it, and what is
+   left at the end is reported as unexpected (failing the case only where it says ``unexpected_urcs: fail``);
+4. anything else is a mismatch, and the case fails at that step.
+
+An echo of what the host sent is recorded and passed over. Timing is measured from the end of the last host write (or
+the last peer action): ``within`` defaults to the documented maximum response time of the last command sent.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..dialects import Dialect
+from ..errors import ActionFailed, ConformanceError, LinkClosed, StepFailed
+from ..link import escape_bytes
+from ..session import Session, Token
+from .model import (
+    Action,
+    Check,
+    ExpectData,
+    ExpectLine,
+    ExpectPrompt,
+    LineControl,
+    Pause,
+    SendData,
+    SendLine,
+    Silence,
+    Step,
+)
+from .template import CAPTURE_TYPES, Scope, Template
+
+__all__ = ["ActionTarget", "Record", "Runner", "DEFAULT_ACTION_S"]
+
+DEFAULT_ACTION_S = 10.0  # how long a peer action may wait for what it checks, unless the line says [within D]
+
+
+class ActionTarget(Protocol):
+    """What a peer or the network offers to ``!`` lines (implemented by the peers and network layers)."""
+
+    def perform(self, verb: str, args: Sequence[object], *, deadline: float,
+                context: Mapping[str, object]) -> str | None: ...
+
+
+@dataclass
+class Record:
+    """One row of what happened: a step and what the module (or a peer) did about it."""
+
+    step: Step | None  # None: something the module said that no step asked for
+    observed: str  # what was seen, escaped for a terminal
+    t_ns: int
+    status: str  # "sent" | "ok" | "fail" | "echo" | "aside" | "info"
+    detail: str = ""
+
+
+@dataclass
+class _Window:
+    step: ExpectLine
+    deadline_ns: int
+    ref_ns: int
+    satisfied: bool = False
+
+
+@dataclass
+class _Aside:
+    token: Token
+    payload: Token | None = None
+
+
+@dataclass
+class Runner:
+    """Runs steps against ``session``; ``scope`` holds variables and captures, ``context`` the action targets."""
+
+    session: Session
+    scope: Scope
+    context: Mapping[str, Any] = field(default_factory=dict)
+    unexpected_urcs: str = "record"
+    flight_log: str = ""
+    records: list[Record] = field(default_factory=list)
+    t0_ns: int = field(default_factory=time.monotonic_ns)
+    on_record: Callable[[Record], None] | None = None
+
+    def __post_init__(self) -> None:
+        self.dialect: Dialect = self.session.dialect
+        self._ref_ns = self.session.last_tx_ns
+        self._response_s = self.dialect.default_response_s
+        self._response_why = self.dialect.default_response_source
+        self._windows: list[_Window] = []
+        self._aside: list[_Aside] = []
+        self._payload: Token | None = None  # the data after the last matched data header, for a following <<
+
+    # -- public ----------------------------------------------------------------------------------------------------
+
+    def run(self, steps: Sequence[Step]) -> None:
+        """Run ``steps`` in order; raise :class:`StepFailed` at the first unmet expectation."""
+        for step in steps:
+            self._check_windows()
+            self._run_step(step)
+        self.finish_windows()
+
+    def finish_windows(self) -> None:
+        """Wait for the URC windows still open, each until its deadline."""
+        for window in list(self._windows):
+            while not window.satisfied:
+                token = self.session.next_token(window.deadline_ns) if self.session.mode == "command" else None
+                if token is None:
+                    self._fail_window(window)
+                self._offer_unasked(token)
+        self._windows.clear()
+
+    def unexpected(self) -> list[Token]:
+        """URCs set aside that no step claimed."""
+        return [a.token for a in self._aside]
+
+    def check_unexpected(self) -> None:
+        """Apply the case's policy for unexpected URCs (call after the transcript)."""
+        self.session.look_ahead()
+        for token in self.session.pending_tokens():
+            if token.kind == "line" and self.dialect.is_urc(token.text):
+                self.session.take(token)
+                self._set_aside(token)
+        left = self.unexpected()
+        if left and self.unexpected_urcs == "fail":
+            shown = ", ".join(repr(t.text) for t in left)
+            raise StepFailed(f"unexpected URC(s): {shown} (the case says unexpected_urcs: fail)",
+                             report=self.render())
+
+    def render(self, failed: Step | None = None) -> str:
+        """The expected-vs-observed table of everything so far."""
+        from .diff import render_records
+
+        return render_records(self.records, self.t0_ns, failed=failed, flight_log=self.flight_log)
+
+    # -- steps -----------------------------------------------------------------------------------------------------
+
+    def _run_step(self, step: Step) -> None:
+        try:
+            if isinstance(step, SendLine):
+                self._send_line(step)
+            elif isinstance(step, SendData):
+                self._send_data(step)
+            elif isinstance(step, ExpectPrompt):
+                self._expect(step, lambda tok: tok.kind == "prompt", "the data prompt '> '")
+            elif isinstance(step, ExpectLine):
+                if step.window:
+                    self._open_window(step)
+                else:
+                    self._expect_line(step)
+            elif isinstance(step, ExpectData):
+                self._expect_data(step)
+            elif isinstance(step, Pause):
+                self._add(Record(step, f"(host idle {step.seconds:g} s)", time.monotonic_ns(), "info"))
+                _idle(step.seconds)
+            elif isinstance(step, Silence):
+                self._silence(step)
+            elif isinstance(step, LineControl):
+                (self.session.link.set_dtr if step.line == "dtr" else self.session.link.set_rts)(step.level)
+                self._add(Record(step, f"({step.line.upper()} {'on' if step.level else 'off'})", time.monotonic_ns(),
+                                 "sent"))
+            elif isinstance(step, Action):
+                self._action(step)
+            elif isinstance(step, Check):
+                self._check(step)
+            else:  # pragma: no cover - the parser makes no other steps
+                raise TypeError(step)
+        except LinkClosed as exc:
+            self._fail(step, f"the link closed: {exc.message}")
+        except KeyError as exc:
+            self._fail(step, f"placeholder {{{exc.args[0]}}} has no value here (did the step that captures it run?)")
+
+    def _send_line(self, step: SendLine) -> None:
+        text = step.text.render_text(self.scope)
+        end = self.session.send_command(text, gap_s=step.timing.gap_s, line_rate=step.timing.line_rate)
+        self._ref_ns = end
+        timing = self.dialect.response_time(text)
+        self._response_s = timing.for_command(text)
+        self._response_why = f"{timing.source} ({timing.command or 'default'} {self._response_s:g} s)"
+        self._payload = None
+        self._add(Record(step, f"{text}\\r", end, "sent"))
+        self.session.link.note(f"step {step.location} sent")
+
+    def _send_data(self, step: SendData) -> None:
+        payload = step.payload.render(self.scope)
+        end = self.session.send_data(payload, gap_s=step.timing.gap_s, line_rate=step.timing.line_rate)
+        self._ref_ns = end
+        self._payload = None
+        self._add(Record(step, escape_bytes(payload), end, "sent"))
+        self.session.link.note(f"step {step.location} sent {len(payload)} bytes")
+
+    def _deadline(self, step: Step, within: float | None) -> tuple[int, str]:
+        if within is not None:
+            return self._ref_ns + int(within * 1e9), f"within {within:g} s (the case's own)"
+        return self._ref_ns + int(self._response_s * 1e9), f"within {self._response_s:g} s, {self._response_why}"
+
+    def _expect_line(self, step: ExpectLine) -> None:
+        regex, types = self._compile(step)
+        described = f"{step.source.split(' ', 1)[1].split('  [')[0].strip()!r}"
+
+        def matches(tok: Token) -> bool:
+            return tok.kind == "line" and regex.fullmatch(tok.text) is not None
+
+        token = self._expect(step, matches, described)
+        self._bind(regex.fullmatch(token.text), types)
+
+    def _expect(self, step: ExpectLine | ExpectPrompt, matches: Callable[[Token], bool], described: str) -> Token:
+        deadline, why = self._deadline(step, step.timing.within_s)
+        for aside in self._aside:
+            if matches(aside.token):
+                self._aside.remove(aside)
+                return self._accept(step, aside.token, aside.payload)
+        while True:
+            token = self.session.next_token(deadline)
+            if token is None:
+                self._fail(step, f"expected {described} {why}; nothing matching came"
+                           f"{self._waiting_bytes()}")
+            if token.kind == "echo":
+                self._add(Record(None, escape_bytes(token.raw.rstrip(b'\r\n')), token.t_last_ns, "echo"))
+                continue
+            if token.kind == "data":
+                self._add(Record(None, escape_bytes(token.raw), token.t_last_ns, "aside",
+                                 "data no step checked"))
+                continue
+            if matches(token):
+                return self._accept(step, token, None)
+            if self._claim_by_window(token):
+                continue
+            if token.kind == "line" and self.dialect.is_urc(token.text):
+                self._set_aside(token)
+                continue
+            self._add(Record(step, _show(token), token.t_last_ns, "fail"))
+            self._fail(step, f"expected {described}, the module said {_show(token)!r}", recorded=True)
+
+    def _accept(self, step: Step, token: Token, payload: Token | None) -> Token:
+        elapsed = (token.t_last_ns - self._ref_ns) / 1e9
+        timing = getattr(step, "timing", None)
+        if timing is not None and timing.not_before_s is not None and elapsed < timing.not_before_s:
+            self._add(Record(step, _show(token), token.t_last_ns, "fail"))
+            self._fail(step, f"{_show(token)!r} came {elapsed:.3f} s after the reference, earlier than "
+                       f"not before {timing.not_before_s:g} s", recorded=True)
+        if timing is not None and timing.within_s is not None and elapsed > timing.within_s:
+            self._add(Record(step, _show(token), token.t_last_ns, "fail"))
+            self._fail(step, f"{_show(token)!r} came {elapsed:.3f} s after the reference, later than "
+                       f"within {timing.within_s:g} s", recorded=True)
+        self._add(Record(step, _show(token), token.t_last_ns, "ok"))
+        self.session.link.note(f"step {step.location} matched")
+        if token.kind == "line" and self.dialect.data_length(token.text) is not None:
+            self._payload = payload if payload is not None else self.session.take_payload()
+        return token
+
+    def _open_window(self, step: ExpectLine) -> None:
+        deadline, _ = self._deadline(step, step.timing.within_s)
+        window = _Window(step, deadline, self._ref_ns)
+        self._add(Record(step, "(window open)", time.monotonic_ns(), "info"))
+        for aside in self._aside:
+            if self._window_matches(window, aside.token):
+                self._aside.remove(aside)
+                self._satisfy(window, aside.token)
+                return
+        self._windows.append(window)
+
+    def _window_matches(self, window: _Window, token: Token) -> bool:
+        if token.kind != "line":
+            return False
+        regex, _ = self._compile(window.step)
+        return regex.fullmatch(token.text) is not None
+
+    def _satisfy(self, window: _Window, token: Token) -> None:
+        regex, types = self._compile(window.step)
+        elapsed = (token.t_last_ns - window.ref_ns) / 1e9
+        nb = window.step.timing.not_before_s
+        if nb is not None and elapsed < nb:
+            self._add(Record(window.step, _show(token), token.t_last_ns, "fail"))
+            self._fail(window.step, f"{_show(token)!r} came {elapsed:.3f} s after the reference, earlier than "
+                       f"not before {nb:g} s", recorded=True)
+        window.satisfied = True
+        if window in self._windows:
+            self._windows.remove(window)
+        self._bind(regex.fullmatch(token.text), types)
+        self._add(Record(window.step, _show(token), token.t_last_ns, "ok", "in its window"))
+        self.session.link.note(f"step {window.step.location} matched in its window")
+
+    def _claim_by_window(self, token: Token) -> bool:
+        for window in list(self._windows):
+            if self._window_matches(window, token):
+                self._satisfy(window, token)
+                return True
+        return False
+
+    def _check_windows(self) -> None:
+        if not self._windows:
+            return
+        for token in self.session.look_ahead():
+            if self._claim_by_window(token):
+                self.session.take(token)
+        now = time.monotonic_ns()
+        for window in list(self._windows):
+            if window.deadline_ns <= now:
+                self._fail_window(window)
+
+    def _fail_window(self, window: _Window) -> None:
+        within = (window.deadline_ns - window.ref_ns) / 1e9
+        self._fail(window.step, f"expected {window.step.source.split(' ', 1)[1].split('  [')[0].strip()!r} "
+                   f"within {within:g} s of line {window.step.location.line - 0}; it did not come"
+                   f"{self._waiting_bytes()}")
+
+    def _offer_unasked(self, token: Token) -> None:
+        """A token read while only windows are waiting: a window's, a URC set aside, or unasked output."""
+        if token.kind == "echo":
+            self._add(Record(None, escape_bytes(token.raw.rstrip(b'\r\n')), token.t_last_ns, "echo"))
+        elif self._claim_by_window(token):
+            return
+        elif token.kind == "line" and self.dialect.is_urc(token.text):
+            self._set_aside(token)
+        else:
+            self._add(Record(None, _show(token), token.t_last_ns, "aside", "output no step asked for"))
+
+    def _set_aside(self, token: Token) -> None:
+        payload = None
+        if self.dialect.data_length(token.text) is not None:
+            payload = self.session.take_payload()
+        self._aside.append(_Aside(token, payload))
+        self._add(Record(None, _show(token), token.t_last_ns, "aside", "URC set aside"))
+        self.session.link.note(f"URC set aside: {token.text}")
+
+    def _expect_data(self, step: ExpectData) -> None:
+        expected = step.payload.render(self.scope)
+        deadline, why = self._deadline(step, step.timing.within_s)
+        token = self._payload
+        self._payload = None
+        if token is None:
+            token = self.session.read_data(len(expected), deadline)
+        if token is None:
+            got = self.session.unconsumed()
+            self._fail(step, f"expected {len(expected)} bytes {escape_bytes(expected[:64])!r} {why}; "
+                       f"{len(got)} came: {escape_bytes(got[:64])!r}")
+        if token.raw != expected:
+            self._add(Record(step, escape_bytes(token.raw), token.t_last_ns, "fail"))
+            self._fail(step, _bytes_mismatch(expected, token.raw), recorded=True)
+        self._accept(step, token, None)
+
+    def _silence(self, step: Silence) -> None:
+        link = self.session.link
+        start = link.size
+        t0 = time.monotonic_ns()
+        if link.wait_for_size(start + 1, t0 + int(step.seconds * 1e9)):
+            t = link.time_at(start)
+            link.wait_for_size(start + 64, time.monotonic_ns() + 20_000_000)  # show a little more of what came
+            got = link.data(start, start + 64)
+            self._add(Record(step, escape_bytes(got), t, "fail"))
+            self._fail(step, f"expected {step.seconds:g} s of silence; after {(t - t0) / 1e9:.3f} s the module "
+                       f"sent {escape_bytes(got)!r}", recorded=True)
+        self._add(Record(step, "(silent)", time.monotonic_ns(), "ok"))
+
+    def _action(self, step: Action) -> None:
+        target = self.context.get(step.target)
+        if target is None or not hasattr(target, "perform"):
+            self._fail(step, f"no action target {step.target!r} on this bench")
+        args = [self._arg(a) for a in step.args]
+        within = step.timing.within_s if step.timing.within_s is not None else DEFAULT_ACTION_S
+        t = time.monotonic_ns()
+        try:
+            note = target.perform(step.verb, args, deadline=time.monotonic() + within, context=self.context)
+        except ActionFailed as exc:
+            self._add(Record(step, exc.message, time.monotonic_ns(), "fail"))
+            self._fail(step, exc.message, recorded=True)
+        except ConformanceError:
+            raise
+        self._ref_ns = time.monotonic_ns()
+        self._response_s = self.dialect.default_response_s
+        self._response_why = self.dialect.default_response_source
+        self._add(Record(step, note or "done", t, "ok"))
+        self.session.link.note(f"step {step.location} {step.target} {step.verb}: {note or 'done'}")
+
+    def _check(self, step: Check) -> None:
+        left, right = step.left.render_text(self.scope), step.right.render_text(self.scope)
+        a, b = _number(left), _number(right)
+        ok = _OPS[step.op](a, b) if a is not None and b is not None else _OPS[step.op](left, right)
+        shown = f"{left} {step.op} {right}"
+        self._add(Record(step, shown, time.monotonic_ns(), "ok" if ok else "fail"))
+        if not ok:
+            self._fail(step, f"check failed: {shown}", recorded=True)
+
+    # -- helpers ---------------------------------------------------------------------------------------------------
+
+    def _compile(self, step: ExpectLine) -> tuple[re.Pattern[str], dict[str, str]]:
+        if step.regex is not None:
+            return step.regex, {}
+        assert step.text is not None
+        regex, groups = step.text.to_regex(self.scope)
+        return regex, {name: cap.type for name, cap in groups.items()}
+
+    def _bind(self, m: re.Match[str] | None, types: Mapping[str, str]) -> None:
+        if m is None:
+            return
+        for name, value in m.groupdict().items():
+            if value is None:
+                continue
+            convert = CAPTURE_TYPES[types[name]][1] if name in types else str
+            self.scope.values[name] = convert(value)
+
+    def _arg(self, arg: Template | int | float | str) -> object:
+        if not isinstance(arg, Template):
+            return arg
+        if len(arg.parts) == 1 and not isinstance(arg.parts[0], bytes) and getattr(arg.parts[0], "path", None):
+            return self.scope.lookup(arg.parts[0].path)  # type: ignore[union-attr]  # a lone {x}: its value as is
+        return arg.render(self.scope)
+
+    def _waiting_bytes(self) -> str:
+        pending = self.session.pending_tokens()
+        rest = self.session.unconsumed()
+        bits = [repr(_show(t)) for t in pending[:3]]
+        if rest:
+            bits.append(f"unparsed bytes {escape_bytes(rest[:80])!r}")
+        aside = [repr(a.token.text) for a in self._aside]
+        text = ""
+        if bits:
+            text += "; waiting in the buffer: " + ", ".join(bits)
+        if aside:
+            text += "; URCs set aside: " + ", ".join(aside)
+        return text
+
+    def _add(self, record: Record) -> None:
+        self.records.append(record)
+        if self.on_record is not None:
+            self.on_record(record)
+
+    def _fail(self, step: Step, message: str, *, recorded: bool = False) -> None:
+        if not recorded:
+            self._add(Record(step, "(nothing)", time.monotonic_ns(), "fail"))
+        self.session.link.note(f"step {step.location} FAILED: {message}")
+        raise StepFailed(message, step.location, report=self.render(failed=step))
+
+
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+}
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _show(token: Token) -> str:
+    if token.kind == "prompt":
+        return "> "
+    if token.kind == "data":
+        return escape_bytes(token.raw)
+    return escape_bytes(token.raw.rstrip(b"\r\n"))
+
+
+def _bytes_mismatch(expected: bytes, got: bytes) -> str:
+    at = next((i for i, (a, b) in enumerate(zip(expected, got)) if a != b), min(len(expected), len(got)))
+    lo = max(0, at - 16)
+    return (f"data differs at byte {at} (of {len(expected)} expected, {len(got)} received): "
+            f"expected ...{escape_bytes(expected[lo:at + 16])!r}, got ...{escape_bytes(got[lo:at + 16])!r}")
+
+
+def _idle(seconds: float) -> None:
+    """The host stays silent on purpose (a guard time): nothing to wait for but the clock."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        time.sleep(left)
+
