@@ -180,10 +180,10 @@ class Link:
 
     def _write_now(self, data: bytes) -> tuple[int, int]:
         start = time.monotonic_ns()
+        self._emit(Event(start, "tx", data))  # logged before the write, so an echo can never precede it in the log
         self.port.serial.write(data)
         end = time.monotonic_ns()
         self.last_tx_ns = end
-        self._emit(Event(end, "tx", data))
         return start, end
 
     def _write_spaced(self, data: bytes, gap_ns: int) -> tuple[int, int]:

@@ -6,7 +6,7 @@ A log is JSON lines. The first line describes the recording; each following line
     {"t": 1234567891123, "d": "tx", "b": "AT+QIACT?\\r"}
     {"t": 1234567892000, "d": "note", "n": "step 4 matched (cases/bg96/x.yaml:12)"}
 
-``t`` is ``time.monotonic_ns()`` when the reader thread got the bytes (rx) or the write returned (tx). ``b`` holds the
+``t`` is ``time.monotonic_ns()`` when the reader thread got the bytes (rx) or the write was issued (tx). ``b`` holds the
 bytes as a latin-1 string, so JSON's escapes keep every byte value 0x00-0xFF exactly. Each event is flushed on its own:
 a run killed with SIGKILL keeps everything up to the kill.
 """

@@ -5,9 +5,11 @@ Registered through the ``pytest11`` entry point, so an installed suite is active
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -63,16 +65,39 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "after it. Example: --power-cycle-cmd 'usbrelay R1_1=0 && sleep 2 && usbrelay R1_1=1'")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    _claim_modem_path(early_config)
+
+
+def _claim_modem_path(config: pytest.Config) -> None:
+    """``pytest --modem /dev/ttyUSB2``: pytest locates its rootdir and config before plugins add options, so it takes
+    an existing device path for a test path and loses the project's configuration. Run again as ``--modem=PATH``.
+
+    Only for a command line (not pytest.main from a program), and only once.
+    """
+    argv = list(config.invocation_params.args)
+    if sys.argv[1:] != argv or os.environ.get("CONFORMANCE_REEXEC"):
+        return
+    for i, arg in enumerate(argv[:-1]):
+        if arg == "--modem" and os.path.exists(argv[i + 1]):
+            fixed = [*argv[:i], f"--modem={argv[i + 1]}", *argv[i + 2:]]
+            os.environ["CONFORMANCE_REEXEC"] = "1"
+            capture = config.pluginmanager.getplugin("capturemanager")
+            if capture is not None:  # it has the terminal's file descriptors by now: give them back
+                capture.stop_global_capturing()
+            sys.stdout.flush()
+            os.execv(sys.executable, [sys.executable, "-m", "pytest", *fixed])
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for name in dialects.names():
         config.addinivalue_line("markers", f"{name}: a case for the {dialects.get(name).title} dialect")
     config.addinivalue_line("markers", "dialect(name): the dialect a Python test's `modem` fixture speaks")
     config.addinivalue_line("markers", "case: an item collected from a case file")
     config.stash[STATE] = RunState(config)
-    try:
-        config.pluginmanager.import_plugin("conformance.plugin.capabilities")
-    except ImportError:  # peers not installed: cases that need them skip
-        pass
+    if importlib.util.find_spec("conformance.plugin.capabilities") is not None:
+        config.pluginmanager.import_plugin("conformance.plugin.capabilities")  # the peers' fixtures
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -91,6 +116,14 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     if file_path.suffix in (".yaml", ".yml") and "cases" in file_path.parts:
         return CaseFile.from_parent(parent, path=file_path)
     return None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> Iterator[None]:
+    """A malformed case file stays in the run whatever -m / -k select: it has no metadata to select it by."""
+    broken = [item for item in items if isinstance(item, BrokenCaseFile)]
+    yield
+    items.extend(item for item in broken if item not in items)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -132,14 +165,14 @@ class RunState:
         return {**self.bench.get("vars", {}), **self.bench.get("secrets", {})}
 
     def recorder(self, name: str, dialect: dialects.Dialect | None, meta: dict[str, Any]) -> FlightRecorder:
-        safe = re.sub(r"[^A-Za-z0-9_.\[\]-]+", "_", name).strip("_")[:180]
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")[:180]
         return FlightRecorder(self.run_dir / f"{safe}.atlog", meta=meta, redact=self.redactor(dialect))
 
     def close(self) -> None:
-        self.pool.close_all()
         alluredir = getattr(self.config.option, "allure_report_dir", None)
         if alluredir and self.pool.started:
             allure_report.write_environment(alluredir, self.pool.environment())
+        self.pool.close_all()
 
 
 def _load_bench(path: str | None) -> dict[str, Any]:
@@ -346,7 +379,7 @@ class CaseItem(pytest.Function):
             if extra:
                 text += f"\n\nand the 'finally:' steps failed too: {extra}"
             return state.redact_text(text, dialects.get(self.dialect))
-        return super().repr_failure(excinfo, style=style)
+        return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.case.location.line - 1, f"{self.case.title} [{self.dialect}]"

@@ -96,13 +96,15 @@ class Session:
         """
         if self._ahead:
             return self._ahead.popleft()
-        self.mode = "command"
+        mode, self.mode, cursor = self.mode, "command", self.cursor
         while True:
             size = self.link.size
             token = self._cut(size)
             if token is not None:
                 return token
             if not self.link.wait_for_size(size + 1, deadline_ns):
+                if mode == "data" and self.mode == "command":
+                    self.mode, self.cursor = mode, cursor  # no line came: still data mode, its bytes untouched
                 return None
 
     def read_data(self, count: int, deadline_ns: int) -> Token | None:
@@ -166,16 +168,17 @@ class Session:
         """Cut one token from ``[cursor:size]`` if a whole one is there, else None (the cursor moves past blanks)."""
         link = self.link
         pos = self.cursor
+        if self._swallow_space and pos < size:
+            self._swallow_space = False
+            if link.byte_at(pos) == SPACE:
+                pos += 1
+                self.cursor = pos
         if self._data_echo is not None and pos < size:
             token, complete = self._cut_data_echo(pos, size)
             if not complete:
                 return None
             if token is not None:
                 return token
-        if self._swallow_space and pos < size:
-            self._swallow_space = False
-            if link.byte_at(pos) == SPACE:
-                pos += 1
         while pos < size and link.byte_at(pos) in (CR, LF):  # blank lines and the CRLF that opens a response
             pos += 1
         self.cursor = pos

@@ -209,10 +209,11 @@ class Runner:
         def matches(tok: Token) -> bool:
             return tok.kind == "line" and regex.fullmatch(tok.text) is not None
 
-        token = self._expect(step, matches, described)
+        token = self._expect(step, matches, described, self._kind_regex(step))
         self._bind(regex.fullmatch(token.text), types)
 
-    def _expect(self, step: ExpectLine | ExpectPrompt, matches: Callable[[Token], bool], described: str) -> Token:
+    def _expect(self, step: ExpectLine | ExpectPrompt, matches: Callable[[Token], bool], described: str,
+                kind: re.Pattern[str] | None = None) -> Token:
         deadline, why = self._deadline(step, step.timing.within_s)
         for aside in self._aside:
             if matches(aside.token):
@@ -234,7 +235,8 @@ class Runner:
                 return self._accept(step, token, None)
             if self._claim_by_window(token):
                 continue
-            if token.kind == "line" and self.dialect.is_urc(token.text):
+            same_kind = kind is not None and kind.fullmatch(token.text.split(",", 1)[0]) is not None
+            if token.kind == "line" and self.dialect.is_urc(token.text) and not same_kind:
                 self._set_aside(token)
                 continue
             self._add(Record(step, _show(token), token.t_last_ns, "fail"))
@@ -398,6 +400,20 @@ class Runner:
         assert step.text is not None
         regex, groups = step.text.to_regex(self.scope)
         return regex, {name: cap.type for name, cap in groups.items()}
+
+    def _kind_regex(self, step: ExpectLine) -> re.Pattern[str] | None:
+        """The expected line up to its first comma (``+QIOPEN: <id:int>``): a URC of that kind with other values is
+        a wrong answer, not an unrelated URC to set aside."""
+        if step.text is None:
+            return None
+        parts: list[Any] = []
+        for part in step.text.parts:
+            if isinstance(part, bytes) and b"," in part:
+                parts.append(part.split(b",", 1)[0])
+                break
+            parts.append(part)
+        regex, _ = Template(tuple(parts)).to_regex(self.scope)
+        return regex
 
     def _bind(self, m: re.Match[str] | None, types: Mapping[str, str]) -> None:
         if m is None:

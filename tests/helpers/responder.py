@@ -19,19 +19,20 @@ Chunk = bytes | float  # bytes to write, or seconds to wait before the next chun
 class Responder:
     """The module side of a pty pair. ``path`` is what a link opens."""
 
-    def __init__(self, *, echo: bool = True) -> None:
+    def __init__(self, *, echo: bool = True, default: list[Chunk] | None = None) -> None:
         self.master, self._slave = os.openpty()
         tty.setraw(self._slave)  # no echo, no CR/LF translation: bytes pass as they are
         tty.setraw(self.master)
         self.path = os.ttyname(self._slave)
         self.echo = echo
+        self.default = default  # the answer to a command line no rule names (None: silence)
         self.rules: dict[bytes, list[Chunk] | Callable[[bytes], list[Chunk]]] = {}
         self.received = bytearray()
         self.received_times: list[tuple[int, int]] = []  # (offset, monotonic_ns)
         self.written_at: list[tuple[bytes, int]] = []  # (chunk, monotonic_ns just after os.write returned)
         self._line = bytearray()
         self._stop_r, self._stop_w = os.pipe()
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="responder")
         self._thread.start()
 
@@ -48,6 +49,12 @@ class Responder:
                 os.write(self.master, chunk)
                 with self._lock:
                     self.written_at.append((chunk, time.monotonic_ns()))
+
+    def wait_received(self, count: int, timeout: float = 2.0) -> bytes:
+        """Block until ``count`` bytes have been received (or ``timeout``); return what was received."""
+        with self._lock:
+            self._lock.wait_for(lambda: len(self.received) >= count, timeout)
+            return bytes(self.received)
 
     def close(self) -> None:
         os.write(self._stop_w, b"x")
@@ -71,6 +78,7 @@ class Responder:
             with self._lock:
                 self.received_times.append((len(self.received), t))
                 self.received += data
+                self._lock.notify_all()
             for b in data:
                 self._line.append(b)
                 if b == 0x0D:
@@ -78,6 +86,6 @@ class Responder:
                     self._line.clear()
                     if self.echo:
                         self.write(line + b"\r")
-                    rule = self.rules.get(line)
+                    rule = self.rules.get(line, self.default)
                     if rule is not None:
                         self.write(*(rule(line) if callable(rule) else rule))
