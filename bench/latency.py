@@ -21,11 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from conformance import dialects  # noqa: E402
-from conformance.link import Link  # noqa: E402
-from conformance.session import Session  # noqa: E402
-from conformance.transcript import Runner, Scope  # noqa: E402
-from conformance.transcript.parser import parse_transcript  # noqa: E402
+from conformance import dialects
+from conformance.link import Link
+from conformance.session import Session
+from conformance.transcript import Runner, Scope
+from conformance.transcript.parser import parse_transcript
 
 RESPONDER = r"""
 import os, sys, time, tty
@@ -69,7 +69,7 @@ def main() -> int:
     steps, _ = parse_transcript("> AT\n< OK", ("bench", 1), set())
     accepted: list[int] = []
 
-    def on_record(record) -> None:  # noqa: ANN001
+    def on_record(record) -> None:
         if record.status == "ok":
             accepted.append(time.monotonic_ns())
 

@@ -131,7 +131,7 @@ class Link:
         try:
             if cancel is not None:
                 cancel()
-        except Exception:  # noqa: BLE001  (a half-dead port must still close)
+        except Exception:
             pass
         try:
             self.port.close()
@@ -169,7 +169,7 @@ class Link:
                     self.last_rx_ns = t_ns
                     self._cond.notify_all()
                 self._emit(Event(t_ns, "rx", chunk))
-        except Exception as exc:  # noqa: BLE001  (any end of the port ends the link; the reason is kept)
+        except Exception as exc:
             if not self._closing:
                 self.error = exc
                 self._emit(Event(time.monotonic_ns(), "note", note=f"link reader stopped: {exc!r}"))

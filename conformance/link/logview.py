@@ -14,7 +14,7 @@ _ARROWS = {"rx": "<", "tx": ">", "note": "#"}
 
 
 def escape_bytes(data: bytes) -> str:
-    """``b'OK\\r\\n\\x1a'`` -> ``OK\\r\\n<Ctrl+Z>``: printable ASCII as is, the rest escaped the way case files write it."""
+    """``b'OK\\r\\n\\x1a'`` -> ``OK\\r\\n<Ctrl+Z>``: printable ASCII as is, the rest escaped as case files do."""
     out = []
     for b in data:
         if b in _NAMED:

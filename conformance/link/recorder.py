@@ -51,7 +51,7 @@ class FlightRecorder:
         header = {
             "atlog": 1,
             "t0": time.monotonic_ns(),
-            "wall": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "wall": _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds"),
             **(meta or {}),
         }
         self._write(header)

@@ -64,7 +64,7 @@ class _StepFailedMarker(Exception):
     """Marks an Allure step failed without a traceback of its own."""
 
 
-class _step:  # noqa: N801  (reads like allure.step)
+class _step:
     def __init__(self, title: str) -> None:
         self._ctx = allure.step(title)
 

@@ -143,7 +143,7 @@ class Modem:
         """Drop what has arrived and not been read (it is in the flight log); return it."""
         self.session.look_ahead()
         dropped = b"".join(t.raw for t in self.session.pending_tokens()) + self.session.unconsumed()
-        self.session._ahead.clear()  # noqa: SLF001  (the session's own buffer; a drain is its reset)
+        self.session._ahead.clear()
         self.session.cursor = self.link.size
         self.session.expect_no_echo()
         self.session.mode = "command"
@@ -155,10 +155,9 @@ class Modem:
         Raises :class:`ModemWedged` if it does not answer even after an escape from data mode.
         """
         self.link.note("teardown: reset to the start state")
-        if not self.answers():
-            if not (self.escape() and self.answers()):
-                if not self.answers(within=_PROBE_S * 2):
-                    raise ModemWedged(f"{self.url}: no answer to AT, not even after the escape sequence")
+        escaped = self.answers() or (self.escape() and self.answers()) or self.answers(within=_PROBE_S * 2)
+        if not escaped:
+            raise ModemWedged(f"{self.url}: no answer to AT, not even after the escape sequence")
         for step in self.dialect.cleanup:
             regex = re.compile(step.pattern)
             response = self.command(step.query)

@@ -222,7 +222,7 @@ class ModemPool:
         cmd = self.config.getoption("power_cycle_cmd") or self.state.bench.get("power_cycle")
         if cmd:
             modem.link.note(f"power cycle: {cmd}")
-            subprocess.run(cmd, shell=True, check=False, timeout=120)  # noqa: S602  (the bench owner's command)
+            subprocess.run(cmd, shell=True, check=False, timeout=120)
             modem.answers(within=30)
 
     def _open_real(self, url: str) -> Modem:
@@ -233,7 +233,7 @@ class ModemPool:
         dialect = dialects.get(given) if given else _detect(link)
         modem = Modem(url, dialect, link, Session(link, dialect))
         modem.info.update(modem.identify())
-        recorder._redact = self.state.redactor(dialect)  # noqa: SLF001  (now that the dialect is known)
+        recorder._redact = self.state.redactor(dialect)
         self.modems["real"] = modem
         self.started = True
         return modem
@@ -267,7 +267,7 @@ class ModemPool:
 
     def describe(self) -> list[str]:
         out = []
-        for key, modem in self.modems.items():
+        for modem in self.modems.values():
             kind = "simulated" if modem.url.startswith("sim:") else "real"
             what = ", ".join(f"{k}={v}" for k, v in modem.info.items() if k in ("model", "revision", "pty"))
             out.append(f"{kind} {modem.dialect.name} module at {modem.url}: {what}")
@@ -287,7 +287,7 @@ class ModemPool:
         for modem in self.modems.values():
             try:
                 modem.close()
-            except Exception:  # noqa: BLE001  (closing the rest matters more)
+            except Exception:
                 pass
         self.modems.clear()
 
@@ -431,7 +431,7 @@ def _run_finally(item: CaseItem, runner: Runner, case: Case, *, raise_it: bool) 
     try:
         runner.run(case.final_steps)
     except ConformanceError as exc:
-        item._finally_error = exc  # noqa: SLF001
+        item._finally_error = exc
         if raise_it:
             raise
 
@@ -514,7 +514,7 @@ class SimControl:
             kwargs[key] = int(value) if re.fullmatch(r"-?\d+", value) else value
         try:
             reply = self.sim.control(verb, **kwargs)
-        except Exception as exc:  # noqa: BLE001  (the simulator's answer is the message)
+        except Exception as exc:
             raise ActionFailed(f"sim_control {verb}: {exc}") from None
         return f"{verb} {kwargs}: {reply}"
 

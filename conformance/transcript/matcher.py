@@ -40,7 +40,7 @@ from .model import (
 )
 from .template import CAPTURE_TYPES, Scope, Template
 
-__all__ = ["ActionTarget", "Record", "Runner", "DEFAULT_ACTION_S"]
+__all__ = ["DEFAULT_ACTION_S", "ActionTarget", "Record", "Runner"]
 
 DEFAULT_ACTION_S = 10.0  # how long a peer action may wait for what it checks, unless the line says [within D]
 

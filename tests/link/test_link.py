@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -164,10 +163,27 @@ def test_json_lines_keep_every_byte_value(tmp_path: Path) -> None:
     assert next(iter(events)).data == bytes(range(256))
 
 
-def test_dtr_goes_through_the_port(link: Link) -> None:
-    # a pty has no modem lines: pyserial's ioctl fails, and the failure reaches the caller (not swallowed)
-    try:
+def test_dtr_and_rts_go_to_the_ports_modem_lines_and_the_log(atlog: Path) -> None:
+    # a pty has no modem lines: a port that brings its own (a simulator's control channel) gets the calls instead
+    from conformance.link import OpenedPort
+
+    class Lines:
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, bool]] = []
+
+        def set_dtr(self, level: bool) -> None:
+            self.calls.append(("dtr", level))
+
+        def set_rts(self, level: bool) -> None:
+            self.calls.append(("rts", level))
+
+    import serial
+
+    lines = Lines()
+    port = OpenedPort(serial=serial.serial_for_url("loop://", timeout=None), url="loop://", lines=lines)
+    with Link(port, recorder=FlightRecorder(atlog)) as link:
         link.set_dtr(False)
-    except OSError:
-        pass
-    assert os.path.exists(link.url)
+        link.set_rts(True)
+    assert lines.calls == [("dtr", False), ("rts", True)]
+    notes = [e.note for e in read_log(atlog)[1] if e.direction == "note"]
+    assert notes == ["DTR off", "RTS on"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 from helpers.responder import Responder
@@ -138,7 +139,7 @@ def test_every_split_across_reads_parses_the_same(cuts: set[int]) -> None:
             session.send_command("AT+QIRD=0,1500")
             tokens: list[Token] = []
             bounds = [0, *sorted(cuts), len(STREAM)]
-            for a, b in zip(bounds, bounds[1:]):
+            for a, b in itertools.pairwise(bounds):
                 responder.write(STREAM[a:b])
                 assert link.wait_for_size(b, _soon())  # this chunk arrived as a read of its own
                 while (tok := session.next_token(time.monotonic_ns())) is not None:

@@ -132,7 +132,7 @@ def test_default_deadline_is_the_documented_response_time(session: Session) -> N
     from conformance.transcript.template import parse_template
 
     runner._run_step(SendLine(steps[0].location, "> AT+QIACT=1", parse_template("AT+QIACT=1")))
-    deadline, why = runner._deadline(steps[0], None)
+    _, why = runner._deadline(steps[0], None)
     assert "150 s" in why and "§2.1.2" in why
     runner._run_step(SendLine(steps[0].location, "> AT+QICLOSE=0,25", parse_template("AT+QICLOSE=0,25")))
     _, why = runner._deadline(steps[0], None)
@@ -195,7 +195,7 @@ def test_data_payload_matches_exactly(session: Session, responder: Responder) ->
 
 def test_silence_step_fails_on_any_byte(session: Session, responder: Responder) -> None:
     responder.on(b"AT", b"\r\nOK\r\n", 0.1, b"\r\nRDY\r\n")
-    with pytest.raises(StepFailed, match="expected 1 s of silence; after 0.[0-9]+ s the module sent"):
+    with pytest.raises(StepFailed, match=r"expected 1 s of silence; after 0\.[0-9]+ s the module sent"):
         run(session, "> AT\n< OK\n~ silence 1s")
 
 
