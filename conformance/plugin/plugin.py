@@ -293,19 +293,22 @@ class ModemPool:
 
 
 def _detect(link: Link) -> dialects.Dialect:
-    """Ask ``ATI`` and match each dialect's identify patterns; a UsageError if none matches."""
-    for name in dialects.names():
-        dialect = dialects.get(name)
-        modem = Modem(link.url, dialect, link, Session(link, dialect))
-        info = modem.identify()
-        text = info.get("ati", "")
-        for line in text.split(" / "):
-            for name2 in dialects.names():
-                if any(re.fullmatch(p, line) for p in dialects.get(name2).identify):
-                    return dialects.get(name2)
-        break
-    raise pytest.UsageError(f"could not tell the dialect of the module at {link.url} from ATI ({text!r}); "
-                            f"give --dialect ({', '.join(dialects.names())})")
+    """Ask ``ATI``, then ``AT+GMM``, and match every dialect's identify patterns; a UsageError if none matches."""
+    probe_dialect = dialects.get(dialects.names()[0])  # any dialect frames ATI's plain lines the same way
+    probe = Modem(link.url, probe_dialect, link, Session(link, probe_dialect))
+    said: list[str] = []
+    for command in ("ATI", "AT+GMM"):
+        try:
+            lines = probe.command(command, timeout=2.0).lines
+        except ConformanceError:
+            continue
+        said += lines
+        for name in dialects.names():
+            dialect = dialects.get(name)
+            if any(re.fullmatch(p, line) for p in dialect.identify for line in lines):
+                return dialect
+    raise pytest.UsageError(f"could not tell the dialect of the module at {link.url} from ATI / AT+GMM "
+                            f"({said!r}); give --dialect ({', '.join(dialects.names())})")
 
 
 # -- case files ------------------------------------------------------------------------------------------------------

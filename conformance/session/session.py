@@ -53,7 +53,7 @@ class Session:
     def __init__(self, link: Link, dialect: Dialect) -> None:
         self.link = link
         self.dialect = dialect
-        self.cursor = 0  # first received byte not yet cut into a token
+        self.cursor = link.size  # first received byte not yet cut into a token: a session starts at the present
         self.mode = "command"  # "data" after CONNECT: bytes are not lines
         self.last_tx_ns = time.monotonic_ns()  # end of the last host write: the reference for response timing
         self.last_command = ""

@@ -188,3 +188,23 @@ def test_allure_results_have_labels_steps_and_attachments(pytester: pytest.Pytes
     assert {"case file", "flight log", "flight log (raw .atlog)"} <= names
     env = (alluredir / "environment.properties").read_text()
     assert "bg96.model=BG96" in env and "bg96.revision=BG96MAR02A07M1G" in env
+
+
+def test_the_dialect_is_detected_from_ati(pytester: pytest.Pytester, module: Responder) -> None:
+    write_case(pytester, "a.yaml", PASSING)
+    result = pytester.runpytest(f"--modem={module.path}", "--results-dir", str(pytester.path / "out"),
+                                "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*real bg96 module at*model=BG96*"])
+
+
+def test_an_unknown_module_is_a_usage_error_naming_what_it_said(pytester: pytest.Pytester) -> None:
+    other = Responder(default=[OK])
+    other.on(b"ATI", b"\r\nAcme\r\nWidget 3000\r\n" + OK)
+    try:
+        write_case(pytester, "a.yaml", PASSING)
+        result = pytester.runpytest(f"--modem={other.path}", "--results-dir", str(pytester.path / "out"),
+                                    "-p", "no:cacheprovider")
+        result.stdout.fnmatch_lines(["*could not tell the dialect*Widget 3000*give --dialect (bg96*"])
+    finally:
+        other.close()
