@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["pytester"]  # the plugin's own tests run pytest in pytest
+
 sys.path.insert(0, str(Path(__file__).parent))  # tests/helpers importable as `helpers`
 
 from helpers.responder import Responder  # noqa: E402

@@ -5,7 +5,6 @@ Registered through the ``pytest11`` entry point, so an installed suite is active
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import subprocess
@@ -31,6 +30,9 @@ __all__ = ["CaseFile", "CaseItem", "ModemPool", "RunState"]
 
 DEFAULT_CASE_TIMEOUT_S = 900.0  # the backstop for a case with no timeout of its own: longer than any documented wait
 STATE = pytest.StashKey["RunState"]()
+
+# The peers' and network faults' fixtures and options, registered with this plugin (before options are parsed).
+pytest_plugins = ["conformance.plugin.capabilities"]
 
 
 # -- options ---------------------------------------------------------------------------------------------------------
@@ -96,8 +98,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "dialect(name): the dialect a Python test's `modem` fixture speaks")
     config.addinivalue_line("markers", "case: an item collected from a case file")
     config.stash[STATE] = RunState(config)
-    if importlib.util.find_spec("conformance.plugin.capabilities") is not None:
-        config.pluginmanager.import_plugin("conformance.plugin.capabilities")  # the peers' fixtures
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -405,6 +405,7 @@ def _run_case(request: pytest.FixtureRequest) -> None:
     recorder = state.recorder(item.nodeid, dialect, {"case": item.nodeid, "url": modem.url,
                                                     "source": "; ".join(case.sources)})
     modem.link.recorder = recorder
+    _point_sim_at_peers(modem, context)
     scope = Scope({**case.variables, **context, "bench": state.bench_scope(), "module": modem.info})
     runner = Runner(modem.session, scope, context, unexpected_urcs=case.unexpected_urcs,
                     flight_log=str(recorder.path))
@@ -425,6 +426,15 @@ def _run_case(request: pytest.FixtureRequest) -> None:
                                           lambda s: state.redact_text(s, dialect))
             recorder.close()
             modem.link.recorder = None
+
+
+def _point_sim_at_peers(modem: Modem, context: Mapping[str, Any]) -> None:
+    """A real module learns its DNS server from the cellular network at activation; a simulated one is told the DNS
+    peer's address and port (the AT commands name no port) through its control channel."""
+    sim = modem.link.port.info.get("sim")
+    dns = context.get("dns")
+    if sim is not None and dns is not None:
+        sim.control("configure", dns_servers=[dns.host], dns_port=dns.port)
 
 
 def _run_finally(item: CaseItem, runner: Runner, case: Case, *, raise_it: bool) -> None:

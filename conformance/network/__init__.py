@@ -1,0 +1,28 @@
+"""The network the suite controls: namespaces, the veth pair between the module and its peers, and faults (nft)."""
+
+from __future__ import annotations
+
+from .faults import FAULT_KINDS, CommandFaults, Endpoint, Fault, FaultBackend, NetTarget, NftFaults, endpoints_of
+from .namespaces import PREFIX, NetnsError, cleanup_leftovers, in_netns, list_netns, socket_in
+from .topology import DEFAULT_PLAN, AddressPlan, Topology, teardown_all
+
+__all__ = [
+    "DEFAULT_PLAN",
+    "FAULT_KINDS",
+    "PREFIX",
+    "AddressPlan",
+    "CommandFaults",
+    "Endpoint",
+    "Fault",
+    "FaultBackend",
+    "NetTarget",
+    "NetnsError",
+    "NftFaults",
+    "Topology",
+    "cleanup_leftovers",
+    "endpoints_of",
+    "in_netns",
+    "list_netns",
+    "socket_in",
+    "teardown_all",
+]
