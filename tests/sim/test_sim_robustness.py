@@ -1,0 +1,80 @@
+"""Nothing the host sends crashes the simulator: malformed input gets ERROR, and AT answers OK afterwards."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conformance.dialects import get
+from conformance.sim.bg96 import Bg96Module
+from conformance.sim.interpreter import CmdError
+from conformance.sim.loop import Loop
+
+# Command names the fuzzer builds lines from. AT+QIACT is left out on purpose: without an active context no socket
+# can open, so no input can legitimately put the port into a prompt or data mode the check below could not leave.
+NAMES = ["AT", "ATE", "ATV", "AT&D", "ATO", "ATI", "AT+QIOPEN=", "AT+QISEND=", "AT+QIRD=", "AT+QICFG=", "AT+QICSGP=",
+         "AT+QISTATE", "AT+QPING=", "AT+QNTP=", "AT+QIDNSGIP=", "AT+QIDNSCFG=", "AT+QISWTMD=", "AT+QICLOSE=",
+         "AT+QIDEACT=", "AT+CMEE=", "AT+QIGETERROR", "AT+QISENDEX=", "AT+QISDE=", "AT+CCLK=", "at+qiopen=?"]
+PARAM_TEXT = st.text(alphabet='0123456789,"=?;+-. TCPUDLISENRVabc\x1a\x1b\x08\x00\xff', max_size=40)
+LINE = st.builds(lambda name, rest, end: (name + rest).encode("latin-1") + end, st.sampled_from(NAMES), PARAM_TEXT,
+                 st.sampled_from([b"\r", b"\n", b"\r\n", b""]))
+INPUT = st.lists(st.one_of(st.binary(max_size=120), LINE), min_size=1, max_size=6).map(b"".join)
+MARKER = re.compile(rb"AT\+GMR\r\r\nBG96MAR02A07M1G\r\n\r\nOK\r\n")
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(garbage=INPUT)
+def test_random_input_never_crashes_and_at_still_answers(modem, garbage):
+    modem.write(garbage)
+    # End any partial line, restore echo and verbose results, then a marker no generated input can produce.
+    modem.write(b"\rATE1V1\rAT+GMR\r")
+    modem.read_until(MARKER, timeout=5)
+    modem.write(b"AT\r")
+    assert modem.read_until(b"OK\r\n") == b"AT\r\r\nOK\r\n"
+    assert modem.sim.alive()
+    assert "Traceback" not in modem.sim.log()  # no handler raised (that would be ERROR + 550 and a bug)
+
+
+def test_the_fuzzer_left_no_traceback(modem):
+    modem.write(b"AT+QIOPEN=1,0,\"TCP\",\"\xff\xfe\",99999999999999999999\rAT+QIRD=\x00\r")
+    modem.write(b"AT\r")
+    modem.read_until(b"AT\r\r\nOK\r\n")
+    assert "Traceback" not in modem.sim.log()
+
+
+class FakePort:
+    def __init__(self) -> None:
+        self.out = bytearray()
+
+    def write(self, data: bytes) -> None:
+        self.out += data
+
+    def pending_output(self) -> int:
+        return 0
+
+    def set_input_paused(self, paused: bool) -> None:
+        pass
+
+    def discard_output(self) -> None:
+        pass
+
+
+def test_an_exception_in_a_handler_is_error_550():
+    port = FakePort()
+    module = Bg96Module(Loop(), port, get("bg96"), {"dns_servers": ["127.0.0.1"]})
+
+    def broken(call: object) -> None:
+        raise ZeroDivisionError("a bug")
+
+    module.commands["+QISDE"] = broken
+    module.on_host_input(b"ATE0\rAT+QISDE=1\r", 0)
+    assert port.out.endswith(b"\r\nERROR\r\n")
+    module.on_host_input(b"AT+QIGETERROR\r", 0)
+    assert port.out.endswith(b"\r\n+QIGETERROR: 550, unknown error\r\n\r\nOK\r\n")
+    module.commands["+QISDE"] = lambda call: (_ for _ in ()).throw(CmdError(555))
+    module.on_host_input(b"AT+QISDE=1\r", 0)
+    module.on_host_input(b"AT+QIGETERROR\r", 0)
+    assert port.out.endswith(b"\r\n+QIGETERROR: 555, operation not supported\r\n\r\nOK\r\n")
+    module.shutdown()
