@@ -562,8 +562,13 @@ class Bg96Module(AtInterpreter):
         context_type = _int(call.params, 1, min(CONTEXT_TYPES), max(CONTEXT_TYPES))
         apn = _str(call.params, 2)
         username = _str(call.params, 3) if n >= 5 else ""
-        password = _str(call.params, 4) if n >= 5 else ""
-        authentication = _int(call.params, 5, 0, AUTHENTICATION_MAX, default=0) if n == 6 else 0
+        if n == 5 and not call.params[4].quoted:
+            # §2.1.1 / §3.1.1: the manual's own example AT+QICSGP=1,1,"UNINET","",1 gives <authentication> with the
+            # password left out; read an unquoted fifth parameter so (ASSUMPTION: the syntax line is garbled there)
+            password, authentication = "", _int(call.params, 4, 0, AUTHENTICATION_MAX)
+        else:
+            password = _str(call.params, 4) if n >= 5 else ""
+            authentication = _int(call.params, 5, 0, AUTHENTICATION_MAX, default=0) if n == 6 else 0
         injected = self._take_injection("+QICSGP")
         if injected:
             raise CmdError(injected)

@@ -196,3 +196,10 @@ def test_malformed_tcpip_commands_answer_error_552(online, line):
     assert online.cmd(line) == b"\r\nERROR\r\n"
     assert online.error_code() == 552
     assert online.ok("AT") == b"\r\nOK\r\n"
+
+
+
+def test_qicsgp_takes_the_manuals_five_parameter_example(online):
+    """§3.1.1 writes AT+QICSGP=1,1,"UNINET","",1: authentication given, password left out."""
+    assert online.cmd('AT+QICSGP=1,1,"UNINET","",1') == b"\r\nOK\r\n"
+    assert online.ok("AT+QICSGP=1") == b'\r\n+QICSGP: 1,"UNINET","","",1\r\n\r\nOK\r\n'
