@@ -197,9 +197,13 @@ class ModemPool:
         self.config = state.config
         self.modems: dict[str, Modem] = {}
         self.started = False
+        self._described: dict[str, str] = {}
+        self._environment: dict[str, str] = {}
+        self.network: Any = None  # the session's network (conformance.plugin.capabilities), set by its fixture
 
     def get(self, dialect: str, request: pytest.FixtureRequest) -> Modem:
         """The module for ``dialect``: skips the test if the module under test speaks another one."""
+        request.getfixturevalue("conformance_modems")  # its teardown closes the modules before the network goes
         url = self.config.getoption("modem")
         if url:
             modem = self.modems.get("real") or self._open_real(url)
@@ -241,10 +245,7 @@ class ModemPool:
     def _start_sim(self, dialect_name: str, request: pytest.FixtureRequest) -> Modem:
         dialect = dialects.get(dialect_name)
         query: dict[str, str] = {}
-        try:
-            network = request.getfixturevalue("network")
-        except pytest.FixtureLookupError:
-            network = None
+        network = self.network
         if network is not None:
             if getattr(network, "module_netns", None):
                 query["netns"] = network.module_netns
@@ -265,25 +266,36 @@ class ModemPool:
         self.started = True
         return modem
 
-    def describe(self) -> list[str]:
-        out = []
+    def _remember(self) -> None:
+        """Keep what the reports say of the modules (the terminal summary and Allure come after they close)."""
         for modem in self.modems.values():
-            kind = "simulated" if modem.url.startswith("sim:") else "real"
-            what = ", ".join(f"{k}={v}" for k, v in modem.info.items() if k in ("model", "revision", "pty"))
-            out.append(f"{kind} {modem.dialect.name} module at {modem.url}: {what}")
-        return out
+            self._described[modem.url] = self._describe(modem)
+            self._environment.update(self._environment_of(modem))
+
+    def describe(self) -> list[str]:
+        self._remember()
+        return list(self._described.values())
 
     def environment(self) -> dict[str, str]:
-        env: dict[str, str] = {}
-        for modem in self.modems.values():
-            prefix = modem.dialect.name
-            env[f"{prefix}.url"] = modem.url
-            for key in ("model", "revision", "ati"):
-                if key in modem.info:
-                    env[f"{prefix}.{key}"] = str(modem.info[key])
+        self._remember()
+        return dict(self._environment)
+
+    @staticmethod
+    def _describe(modem: Modem) -> str:
+        kind = "simulated" if modem.url.startswith("sim:") else "real"
+        what = ", ".join(f"{k}={v}" for k, v in modem.info.items() if k in ("model", "revision", "pty"))
+        return f"{kind} {modem.dialect.name} module at {modem.url}: {what}"
+
+    @staticmethod
+    def _environment_of(modem: Modem) -> dict[str, str]:
+        env = {f"{modem.dialect.name}.url": modem.url}
+        for key in ("model", "revision", "ati"):
+            if key in modem.info:
+                env[f"{modem.dialect.name}.{key}"] = str(modem.info[key])
         return env
 
     def close_all(self) -> None:
+        self._remember()
         for modem in self.modems.values():
             try:
                 modem.close()
@@ -472,6 +484,15 @@ def _context(request: pytest.FixtureRequest, needs: Sequence[str]) -> dict[str, 
 
 
 # -- fixtures for Python tests ---------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def conformance_modems(request: pytest.FixtureRequest, network: Any) -> Iterator[ModemPool]:
+    """The run's modules. Depends on ``network``, so the simulators stop before their namespaces are removed."""
+    pool = request.config.stash[STATE].pool
+    pool.network = network
+    yield pool
+    pool.close_all()
+
 
 @pytest.fixture
 def modem(request: pytest.FixtureRequest) -> Iterator[Modem]:
