@@ -131,7 +131,7 @@ BG96 = register(
         identify=(r"BG96.*",),
         secrets=(
             # §2.1.1: the password of AT+QICSGP=<id>,<type>,"<apn>","<user>","<password>" and of its query response
-            r'(?:AT\+QICSGP=\d+,\d+|\+QICSGP: \d+),"[^"]*","[^"]*","(?P<secret>[^"]*)"',
+            r'(?:AT\+QICSGP=\d+,\d+|\+QICSGP: \d+),"[^"]*","[^"]*","(?P<secret>[^"]+)"',
             r'AT\+CPIN="?(?P<secret>[0-9]+)',  # a SIM PIN
             r'AT\+CPIN="?[0-9]+"?,"?(?P<secret>[0-9]+)',  # a new PIN after a PUK
         ),

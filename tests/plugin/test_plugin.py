@@ -208,3 +208,15 @@ def test_an_unknown_module_is_a_usage_error_naming_what_it_said(pytester: pytest
         result.stdout.fnmatch_lines(["*could not tell the dialect*Widget 3000*give --dialect (bg96*"])
     finally:
         other.close()
+
+
+def test_redaction_blanks_passwords_and_pins_but_not_their_absence() -> None:
+    from conformance import dialects
+    from conformance.plugin.modem import make_redactor
+
+    redact = make_redactor(dialects.get("bg96"), ["hunter2"])
+    assert redact(b'AT+QICSGP=1,1,"apn","user","pw",1\r') == b'AT+QICSGP=1,1,"apn","user","***",1\r'
+    assert redact(b'+QICSGP: 1,"apn","user","pw",1') == b'+QICSGP: 1,"apn","user","***",1'
+    assert redact(b'+QICSGP: 1,"","","",0') == b'+QICSGP: 1,"","","",0'  # no password: nothing to hide
+    assert redact(b'AT+CPIN="1234"\r') == b'AT+CPIN="***"\r'
+    assert redact(b"the bench secret hunter2 leaked") == b"the bench secret *** leaked"
