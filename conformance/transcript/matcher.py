@@ -43,6 +43,7 @@ from .template import CAPTURE_TYPES, Scope, Template
 __all__ = ["DEFAULT_ACTION_S", "ActionTarget", "Record", "Runner"]
 
 DEFAULT_ACTION_S = 10.0  # how long a peer action may wait for what it checks, unless the line says [within D]
+DEFAULT_POLL_S = 0.2  # how far apart a polled command is sent again, unless the line says [every D]
 
 
 class ActionTarget(Protocol):
@@ -180,14 +181,17 @@ class Runner:
 
     def _send_line(self, step: SendLine) -> None:
         text = step.text.render_text(self.scope)
-        end = self.session.send_command(text, gap_s=step.timing.gap_s, line_rate=step.timing.line_rate)
+        self._send_line_text(text, step, gap_s=step.timing.gap_s, line_rate=step.timing.line_rate)
+
+    def _send_line_text(self, text: str, step: Step | None = None, **pacing: Any) -> None:
+        end = self.session.send_command(text, **pacing)
         self._ref_ns = end
         timing = self.dialect.response_time(text)
         self._response_s = timing.for_command(text)
         self._response_why = f"{timing.source} ({timing.command or 'default'} {self._response_s:g} s)"
         self._payload = None
         self._add(Record(step, f"{text}\\r", end, "sent"))
-        self.session.link.note(f"step {step.location} sent")
+        self.session.link.note(f"step {step.location} sent" if step else f"poll: sent {text}")
 
     def _send_data(self, step: SendData) -> None:
         payload = step.payload.render(self.scope)
@@ -209,8 +213,58 @@ class Runner:
         def matches(tok: Token) -> bool:
             return tok.kind == "line" and regex.fullmatch(tok.text) is not None
 
-        token = self._expect(step, matches, described, self._kind_regex(step))
+        if step.timing.until_s is not None:
+            token = self._poll(step, matches, described)
+        else:
+            token = self._expect(step, matches, described, self._kind_regex(step))
         self._bind(regex.fullmatch(token.text), types)
+
+    def _poll(self, step: ExpectLine, matches: Callable[[Token], bool], described: str) -> Token:
+        """``[until D]``: read the answer; while it is not the expected line, let the response finish and send the
+        last command again (as a host polls AT+QISEND=<id>,0 until nothing is unacknowledged)."""
+        assert step.timing.until_s is not None
+        end = self._ref_ns + int(step.timing.until_s * 1e9)
+        every = step.timing.every_s if step.timing.every_s is not None else DEFAULT_POLL_S
+        command = self.session.last_command
+        polls = 1
+        last = "(nothing)"
+        while True:
+            deadline, _ = self._deadline(step, None)
+            token = self._next_line(min(deadline, end))
+            if token is None:
+                self._fail(step, f"expected {described}; no answer to poll {polls} of {command!r}"
+                           f"{self._waiting_bytes()}")
+            if matches(token):
+                return self._accept(step, token, None)
+            last = _show(token)
+            self._add(Record(step, last, token.t_last_ns, "info", f"poll {polls}: not yet"))
+            if not self.dialect.is_final(token.text):
+                self._finish_response(end)
+            if time.monotonic_ns() + int(every * 1e9) >= end:
+                self._fail(step, f"expected {described} within {step.timing.until_s:g} s of polling "
+                           f"{command!r} ({polls} polls, every {every:g} s); the last answer was {last!r}")
+            _idle(every)
+            self._send_line_text(command, step)
+            polls += 1
+
+    def _next_line(self, deadline: int) -> Token | None:
+        """The next line the module says that is not an echo, a window's URC or a URC set aside."""
+        while (token := self.session.next_token(deadline)) is not None:
+            if token.kind == "echo":
+                self._add(Record(None, escape_bytes(token.raw.rstrip(b"\r\n")), token.t_last_ns, "echo"))
+            elif token.kind == "data" or self._claim_by_window(token):
+                continue
+            elif token.kind == "line" and self.dialect.is_urc(token.text):
+                self._set_aside(token)
+            else:
+                return token
+        return None
+
+    def _finish_response(self, deadline: int) -> None:
+        """Read the rest of a response up to its final result code."""
+        while (token := self._next_line(deadline)) is not None:
+            if token.kind == "line" and self.dialect.is_final(token.text):
+                return
 
     def _expect(self, step: ExpectLine | ExpectPrompt, matches: Callable[[Token], bool], described: str,
                 kind: re.Pattern[str] | None = None) -> Token:

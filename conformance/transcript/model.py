@@ -34,6 +34,8 @@ class Timing:
     not_before_s: float | None = None  # ... and not earlier than this
     gap_s: float | None = None  # host bytes this far apart
     line_rate: int | None = None  # host bytes paced as a UART at this many bit/s
+    until_s: float | None = None  # a polled answer: send the last command again until the line matches, this long
+    every_s: float | None = None  # ... this far apart (default 200 ms)
 
 
 @dataclass(frozen=True)

@@ -236,7 +236,7 @@ def parse_duration(text: str, location: Location | None = None) -> float:
 _TIMING_KEYS = {
     ">": {"gap", "rate"},
     ">>": {"gap", "rate"},
-    "<": {"within", "not before"},
+    "<": {"within", "not before", "until", "every"},
     "<~": {"within", "not before"},
     "<<": {"within", "not before"},
     "!": {"within"},
@@ -247,10 +247,10 @@ def _parse_timing(text: str, marker: str, loc: Location) -> Timing:
     values: dict[str, Any] = {}
     allowed = _TIMING_KEYS.get(marker, set())
     for item in (i.strip() for i in text.split(",")):
-        m = re.fullmatch(r"(within|not before|gap|rate)\s+(.+)", item)
+        m = re.fullmatch(r"(within|not before|gap|rate|until|every)\s+(.+)", item)
         if not m:
             raise CaseFileError(f"[{text}]: {item!r} is not a timing (known: within D, not before D, gap D, "
-                                "rate N)", loc)
+                                "rate N, until D, every D)", loc)
         key, value = m.groups()
         if key not in allowed:
             raise CaseFileError(f"[{item}] does not apply to a '{marker}' line (it takes: "
@@ -260,8 +260,10 @@ def _parse_timing(text: str, marker: str, loc: Location) -> Timing:
                 raise CaseFileError(f"[rate {value}]: give the line rate in bit/s, e.g. rate 9600", loc)
             values["line_rate"] = int(value)
         else:
-            values[{"within": "within_s", "not before": "not_before_s", "gap": "gap_s"}[key]] = \
-                parse_duration(value, loc)
+            values[{"within": "within_s", "not before": "not_before_s", "gap": "gap_s", "until": "until_s",
+                    "every": "every_s"}[key]] = parse_duration(value, loc)
+    if "every_s" in values and "until_s" not in values:
+        raise CaseFileError(f"[{text}]: 'every' paces a poll: give 'until D' too", loc)
     return Timing(**values)
 
 

@@ -250,3 +250,26 @@ def test_a_failed_action_fails_its_step(session: Session) -> None:
 def test_placeholders_from_needs_fill_commands(session: Session, responder: Responder) -> None:
     responder.on(b'AT+QIOPEN=1,0,"TCP","10.0.0.1",7000,0,0', b"\r\nOK\r\n")
     run(session, '> AT+QIOPEN=1,0,"TCP","{peer.host}",{peer.port},0,0\n< OK', context={"peer": Target()})
+
+
+def test_until_polls_the_last_command_until_its_answer_matches(session: Session, responder: Responder) -> None:
+    answers = iter([b"\r\n+QISEND: 8760,4096,4664\r\n\r\nOK\r\n", b"\r\n+QISEND: 8760,8000,760\r\n\r\nOK\r\n",
+                    b"\r\n+QISEND: 8760,8760,0\r\n\r\nOK\r\n"])
+    responder.rules[b"AT+QISEND=0,0"] = lambda _line: [next(answers)]
+    runner = run(session, '''
+      > AT+QISEND=0,0
+      < +QISEND: 8760,8760,0          [until 3s, every 50ms]
+      < OK
+    ''')
+    sent = [r for r in runner.records if r.status == "sent"]
+    assert len(sent) == 3  # the first query and two polls
+    assert [r.detail for r in runner.records if r.status == "info"] == ["poll 1: not yet", "poll 2: not yet"]
+
+
+def test_until_fails_with_the_last_answer_when_time_is_up(session: Session, responder: Responder) -> None:
+    responder.on(b"AT+QISEND=0,0", b"\r\n+QISEND: 8760,4096,4664\r\n\r\nOK\r\n")
+    t0 = time.monotonic()
+    with pytest.raises(StepFailed, match=r"within 0.5 s of polling 'AT\+QISEND=0,0' \(\d+ polls, every 0.1 s\); "
+                                         r"the last answer was '\+QISEND: 8760,4096,4664'"):
+        run(session, "> AT+QISEND=0,0\n< +QISEND: 8760,8760,0  [until 500ms, every 100ms]")
+    assert time.monotonic() - t0 < 2
