@@ -4,6 +4,7 @@ state after every case.
 
 from __future__ import annotations
 
+import inspect
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -99,15 +100,20 @@ class Modem:
                     return token.text
                 self.urcs.append(token.text)
 
-    def run(self, transcript: str, *, context: Mapping[str, Any] | None = None, where: str = "<python>",
+    def run(self, transcript: str, *, context: Mapping[str, Any] | None = None, where: str | None = None,
             **variables: Any) -> dict[str, Any]:
         """Run ``transcript`` (case-file transcript notation) through the same matcher as case files.
 
         Returns the captures. ``context`` names peers and other action targets; ``variables`` fill placeholders.
+        Failures name ``where`` (default: the calling file and line) and the line within the transcript.
         """
+        if where is None:
+            caller = inspect.stack(context=0)[1]
+            where = f"{caller.filename}:{caller.lineno}, transcript line"
         values = {**variables, **(context or {})}
         steps, _ = parse_transcript(transcript, (where, 1), set(values) | BUILTIN_ROOTS)
-        runner = Runner(self.session, Scope({**values, "module": self.info}), dict(context or {}))
+        log = str(self.link.recorder.path) if self.link.recorder is not None else ""
+        runner = Runner(self.session, Scope({**values, "module": self.info}), dict(context or {}), flight_log=log)
         runner.run(steps)
         return {k: v for k, v in runner.scope.values.items() if k not in values and k != "module"}
 

@@ -126,6 +126,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> Iterator[None]:
     items.extend(item for item in broken if item not in items)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A Python test that fails through the matcher (``modem.run``) reads like a failing case: no traceback."""
+    outcome = yield
+    report = outcome.get_result()
+    err = call.excinfo.value if call.excinfo is not None else None
+    if isinstance(err, ConformanceError) and not isinstance(item, (CaseItem, BrokenCaseFile)) and report.failed:
+        text = str(err) + (f"\n\n{err.report}" if getattr(err, "report", "") else "")
+        state = item.config.stash[STATE]
+        report.longrepr = state.redact_text(f"{item.path}::{item.name}\n{text}", None)
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if state is None or not state.pool.started:

@@ -220,3 +220,25 @@ def test_redaction_blanks_passwords_and_pins_but_not_their_absence() -> None:
     assert redact(b'+QICSGP: 1,"","","",0') == b'+QICSGP: 1,"","","",0'  # no password: nothing to hide
     assert redact(b'AT+CPIN="1234"\r') == b'AT+CPIN="***"\r'
     assert redact(b"the bench secret hunter2 leaked") == b"the bench secret *** leaked"
+
+
+PY_FAILING = '''
+import pytest
+
+@pytest.mark.dialect("bg96")
+def test_it(modem):
+    modem.run("""
+      > AT+QIACT=1
+      < ERROR
+    """)
+'''
+
+
+def test_a_python_test_failing_in_the_matcher_reads_like_a_case(pytester: pytest.Pytester,
+                                                                  module: Responder) -> None:
+    pytester.makepyfile(test_py=PY_FAILING)
+    result = run(pytester, module)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*test_py.py:5, transcript line:3: expected 'ERROR', the module said 'OK'*",
+                                 ">>*< ERROR*OK*FAILED*"])
+    assert "Traceback" not in result.stdout.str() and "def test_it" not in result.stdout.str()

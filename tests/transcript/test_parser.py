@@ -155,6 +155,7 @@ MALFORMED = [
     ("empty transcript", HEAD + "transcript: |\n  # nothing\n", 4, "the transcript has no steps"),
     ("not a mapping", "- just\n- a list\n", 1, "a case is a mapping"),
     ("bad rate", HEAD + "transcript: |\n  >> x  [rate fast]\n", 5, "give the line rate"),
+    ("every without until", HEAD + "transcript: |\n  > AT\n  < OK  [every 1s]\n", 6, "give 'until D' too"),
 ]
 
 
