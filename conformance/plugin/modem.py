@@ -13,7 +13,7 @@ from typing import Any
 
 from ..dialects import Dialect
 from ..errors import ConformanceError, LinkClosed, StepFailed
-from ..link import Link
+from ..link import FlightRecorder, Link
 from ..session import Session
 from ..transcript import Runner, Scope
 from ..transcript.parser import BUILTIN_ROOTS, parse_transcript
@@ -51,6 +51,7 @@ class Modem:
     session: Session
     info: dict[str, Any] = field(default_factory=dict)  # model, revision, pty, pid ... (shown in reports)
     urcs: list[str] = field(default_factory=list)  # URCs seen by command() / wait_urc() that nobody waited for
+    home_recorder: FlightRecorder | None = None  # the module's own log: what arrives between cases goes there
 
     # -- the Python API --------------------------------------------------------------------------------------------
 
@@ -191,8 +192,14 @@ class Modem:
                 found["model"] = line
         return found
 
+    def record_to(self, recorder: FlightRecorder | None) -> None:
+        """Send the flight log to ``recorder`` (a case's), or back to the module's own log with None."""
+        self.link.recorder = recorder if recorder is not None else self.home_recorder
+
     def close(self) -> None:
         self.link.close()
+        if self.home_recorder is not None:
+            self.home_recorder.close()
 
 
 def _answers(command: str, line: str) -> bool:

@@ -247,7 +247,7 @@ class ModemPool:
         link = Link.open(url, baudrate=self.config.getoption("baud"), recorder=recorder,
                          line_rate=self.config.getoption("line_rate"))
         dialect = dialects.get(given) if given else _detect(link)
-        modem = Modem(url, dialect, link, Session(link, dialect))
+        modem = Modem(url, dialect, link, Session(link, dialect), home_recorder=recorder)
         modem.info.update(modem.identify())
         recorder._redact = self.state.redactor(dialect)
         self.modems["real"] = modem
@@ -267,7 +267,7 @@ class ModemPool:
         recorder = self.state.recorder(f"sim-{dialect_name}-session", dialect, {"url": url})
         link = Link.open(url, baudrate=self.config.getoption("baud"), recorder=recorder,
                          line_rate=self.config.getoption("line_rate"))
-        modem = Modem(url, dialect, link, Session(link, dialect))
+        modem = Modem(url, dialect, link, Session(link, dialect), home_recorder=recorder)
         modem.info.update({k: v for k, v in link.port.info.items() if k in ("pty", "pid", "control")})
         if not modem.answers(within=10):
             link.close()
@@ -428,7 +428,7 @@ def _run_case(request: pytest.FixtureRequest) -> None:
     context = _context(request, case.needs)
     recorder = state.recorder(item.nodeid, dialect, {"case": item.nodeid, "url": modem.url,
                                                     "source": "; ".join(case.sources)})
-    modem.link.recorder = recorder
+    modem.record_to(recorder)
     _point_sim_at_peers(modem, context)
     scope = Scope({**case.variables, **context, "bench": state.bench_scope(), "module": modem.info})
     runner = Runner(modem.session, scope, context, unexpected_urcs=case.unexpected_urcs,
@@ -443,13 +443,14 @@ def _run_case(request: pytest.FixtureRequest) -> None:
             _run_finally(item, runner, case, raise_it=not failed)
             _reset(state, modem)
         finally:
-            for token in runner.unexpected():
-                item.add_report_section("call", "unexpected URCs", token.text)
+            unexpected = [token.text for token in runner.unexpected()]
+            if unexpected:
+                item.add_report_section("call", "unexpected URCs", "\n".join(unexpected))
             if allure_report.enabled(item.config):
                 allure_report.report_case(case, item.dialect, runner.records, recorder.path,
                                           lambda s: state.redact_text(s, dialect))
+            modem.record_to(None)
             recorder.close()
-            modem.link.recorder = None
 
 
 def _point_sim_at_peers(modem: Modem, context: Mapping[str, Any]) -> None:
@@ -517,15 +518,15 @@ def modem(request: pytest.FixtureRequest) -> Iterator[Modem]:
     name = marker.args[0] if marker else request.config.getoption("dialect") or "bg96"
     the_modem = state.pool.get(name, request)
     recorder = state.recorder(request.node.nodeid, the_modem.dialect, {"test": request.node.nodeid})
-    the_modem.link.recorder = recorder
+    the_modem.record_to(recorder)
     try:
         yield the_modem
     finally:
         try:
             _reset(state, the_modem)
         finally:
+            the_modem.record_to(None)
             recorder.close()
-            the_modem.link.recorder = None
 
 
 @pytest.fixture
