@@ -103,8 +103,8 @@ class Dialect:
     errors: tuple[ErrorCode, ...] = ()
     escape: EscapeRules | None = None
     identify: tuple[str, ...] = ()  # regular expressions matched against ATI / AT+GMM output
-    teardown: tuple[str, ...] = ()  # transcript text that returns a module to its start state
     socket_states: dict[int, str] = field(default_factory=dict)
+    data_mode_results: tuple[str, ...] = ()  # result lines after which the stream is transparent data
     secrets: tuple[str, ...] = ()  # regular expressions whose group "secret" is redacted in every artifact
     cleanup: tuple[Cleanup, ...] = ()  # run in order after each case
     reset_commands: tuple[str, ...] = ()  # settings a case may change, put back after each case (value: the default)
@@ -120,6 +120,15 @@ class Dialect:
     @cached_property
     def secret_regexes(self) -> tuple[re.Pattern[str], ...]:
         return tuple(re.compile(p) for p in self.secrets)
+
+    @cached_property
+    def data_mode_regex(self) -> re.Pattern[str] | None:
+        return re.compile("|".join(f"(?:{p})" for p in self.data_mode_results)) if self.data_mode_results else None
+
+    def enters_data_mode(self, line: str) -> bool:
+        """True if ``line`` (``CONNECT``) means the module is now in transparent data mode."""
+        regex = self.data_mode_regex
+        return regex is not None and regex.fullmatch(line) is not None
 
     def is_final(self, line: str) -> bool:
         """True if ``line`` ends a command's response (``OK``, ``ERROR``, ``SEND OK`` ...)."""

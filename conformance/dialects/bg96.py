@@ -129,6 +129,7 @@ BG96 = register(
             source=_src("1.2"),
         ),
         identify=(r"BG96.*",),
+        data_mode_results=(r"CONNECT(?: \d+)?",),  # §2.1.4, §2.1.10, §1.2 item 5
         secrets=(
             # §2.1.1: the password of AT+QICSGP=<id>,<type>,"<apn>","<user>","<password>" and of its query response
             r'(?:AT\+QICSGP=\d+,\d+|\+QICSGP: \d+),"[^"]*","[^"]*","(?P<secret>[^"]+)"',

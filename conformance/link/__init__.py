@@ -3,7 +3,7 @@
 Knows nothing of AT syntax, dialects or pytest.
 """
 
-from .link import BITS_PER_BYTE, Link
+from .link import BITS_PER_BYTE, Link, hold_silence
 from .logview import escape_bytes, format_log
 from .ports import OpenedPort, open_port, register_scheme
 from .recorder import Event, FlightRecorder, read_log
@@ -16,6 +16,7 @@ __all__ = [
     "OpenedPort",
     "escape_bytes",
     "format_log",
+    "hold_silence",
     "open_port",
     "read_log",
     "register_scheme",

@@ -17,7 +17,7 @@ from ..errors import LinkClosed
 from .ports import OpenedPort, open_port
 from .recorder import Event, FlightRecorder
 
-__all__ = ["BITS_PER_BYTE", "Link"]
+__all__ = ["BITS_PER_BYTE", "Link", "hold_silence"]
 
 BITS_PER_BYTE = 10  # 8N1: start bit, 8 data bits, stop bit
 _SPIN_NS = 200_000  # the last 0.2 ms of a paced wait spins: sleep() overshoots by about that much
@@ -219,6 +219,11 @@ class Link:
         if self.error is not None:
             return f"link to {self.url} closed: {self.error}"
         return f"link to {self.url} is closed"
+
+
+def hold_silence(seconds: float) -> None:
+    """The host sends nothing for ``seconds`` (a guard time): there is no event to wait for, only the clock."""
+    _sleep_until(time.monotonic_ns() + int(seconds * 1e9))
 
 
 def _sleep_until(t_ns: int) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..dialects import Dialect
 from ..errors import ConformanceError, LinkClosed, StepFailed
-from ..link import FlightRecorder, Link
+from ..link import FlightRecorder, Link, hold_silence
 from ..session import Session
 from ..transcript import Runner, Scope
 from ..transcript.parser import BUILTIN_ROOTS, parse_transcript
@@ -138,7 +138,7 @@ class Modem:
         if rules is None:
             return False
         self.link.note("teardown: escape from data mode")
-        _idle(rules.guard_before_s + 0.1)
+        hold_silence(rules.guard_before_s + 0.1)
         self.session.send_data(rules.sequence, echo=False)
         deadline = time.monotonic_ns() + int((rules.guard_after_s + _PROBE_S) * 1e9)
         while (token := self.session.next_token(deadline)) is not None:
@@ -207,12 +207,6 @@ def _answers(command: str, line: str) -> bool:
     m = re.match(r"AT(\+[A-Z]+)", command, re.IGNORECASE)
     return bool(m) and line.upper().startswith(m.group(1).upper() + ":")
 
-
-def _idle(seconds: float) -> None:
-    """A guard time: the host must stay silent; there is no event to wait for."""
-    end = time.monotonic() + seconds
-    while (left := end - time.monotonic()) > 0:
-        time.sleep(left)
 
 
 def make_redactor(dialect: Dialect | None, secrets: list[str]) -> Callable[[bytes], bytes]:

@@ -12,7 +12,6 @@ window) only ever cuts lines in command mode.
 
 from __future__ import annotations
 
-import re
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -24,7 +23,6 @@ __all__ = ["CTRL_Z", "ESC", "Session", "Token"]
 
 CR, LF, SPACE, PROMPT = 0x0D, 0x0A, 0x20, 0x3E
 CTRL_Z, ESC = 0x1A, 0x1B
-_CONNECT = re.compile(r"CONNECT(?: \d+)?")
 
 
 @dataclass(frozen=True)
@@ -126,15 +124,6 @@ class Session:
             return self._ahead.popleft()
         return None
 
-    def available_data(self) -> Token | None:
-        """Whatever raw bytes have arrived and are not consumed, as one data token (None if none)."""
-        if self._ahead:
-            return None
-        if self.link.size <= self.cursor:
-            return None
-        start, self.cursor = self.cursor, self.link.size
-        return self._token("data", start, self.cursor)
-
     def look_ahead(self) -> list[Token]:
         """Cut every complete line already received (command mode only) and return all tokens not yet consumed."""
         if self.mode == "command":
@@ -227,7 +216,7 @@ class Session:
         if payload_len:
             self._ahead.append(self._token("data", end, end + payload_len))
             self.cursor = end + payload_len
-        if _CONNECT.fullmatch(text):
+        if self.dialect.enters_data_mode(text):
             self.mode = "data"
         return token
 

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from ..dialects import Dialect
 from ..errors import ActionFailed, ConformanceError, LinkClosed, StepFailed
-from ..link import escape_bytes
+from ..link import escape_bytes, hold_silence
 from ..session import Session, Token
 from .model import (
     Action,
@@ -161,7 +161,7 @@ class Runner:
                 self._expect_data(step)
             elif isinstance(step, Pause):
                 self._add(Record(step, f"(host idle {step.seconds:g} s)", time.monotonic_ns(), "info"))
-                _idle(step.seconds)
+                hold_silence(step.seconds)
             elif isinstance(step, Silence):
                 self._silence(step)
             elif isinstance(step, LineControl):
@@ -243,7 +243,7 @@ class Runner:
             if time.monotonic_ns() + int(every * 1e9) >= end:
                 self._fail(step, f"expected {described} within {step.timing.until_s:g} s of polling "
                            f"{command!r} ({polls} polls, every {every:g} s); the last answer was {last!r}")
-            _idle(every)
+            hold_silence(every)
             self._send_line_text(command, step)
             polls += 1
 
@@ -536,11 +536,3 @@ def _bytes_mismatch(expected: bytes, got: bytes) -> str:
     lo = max(0, at - 16)
     return (f"data differs at byte {at} (of {len(expected)} expected, {len(got)} received): "
             f"expected ...{escape_bytes(expected[lo:at + 16])!r}, got ...{escape_bytes(got[lo:at + 16])!r}")
-
-
-def _idle(seconds: float) -> None:
-    """The host stays silent on purpose (a guard time): nothing to wait for but the clock."""
-    end = time.monotonic() + seconds
-    while (left := end - time.monotonic()) > 0:
-        time.sleep(left)
-
