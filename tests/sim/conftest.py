@@ -9,8 +9,10 @@ from __future__ import annotations
 import re
 import socket
 import struct
+import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -265,3 +267,16 @@ def kit():
                                 "socket_state": staticmethod(socket_state), "wait_state": staticmethod(wait_state),
                                 "Listener": Listener, "Peer": Peer, "Modem": Modem, "FINAL": FINAL,
                                 "TEST_CONFIG": TEST_CONFIG})
+
+
+@pytest.fixture
+def scratch_netns() -> Iterator[str]:
+    """A fresh network namespace with only loopback up, removed afterwards (skips where namespaces can't be made)."""
+    name = f"simtest-{uuid.uuid4().hex[:8]}"
+    if subprocess.run(["ip", "netns", "add", name], capture_output=True).returncode != 0:
+        pytest.skip("cannot create a network namespace here")
+    try:
+        subprocess.run(["ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"], check=True)
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)

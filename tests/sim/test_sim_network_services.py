@@ -7,9 +7,7 @@ import os
 import shutil
 import socket
 import struct
-import subprocess
 import threading
-import uuid
 
 import pytest
 import serial
@@ -167,19 +165,12 @@ def test_qping_is_busy_while_one_runs(online, dns):
 @pytest.mark.root
 @pytest.mark.skipif(not _icmp_allowed() or os.geteuid() != 0 or shutil.which("ip") is None,
                     reason="needs an ICMP socket and a network namespace (root)")
-def test_qping_reports_each_lost_request():
+def test_qping_reports_each_lost_request(scratch_netns):
     # A fresh namespace has only loopback: nothing answers elsewhere (this sandbox's own network answers any ping).
-    name = f"simping-{uuid.uuid4().hex[:8]}"
-    if subprocess.run(["ip", "netns", "add", name], capture_output=True).returncode != 0:
-        pytest.skip("cannot create a network namespace here")
-    try:
-        subprocess.run(["ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"], check=True)
-        with launch("bg96", netns=name) as sim, serial.Serial(sim.pty, timeout=5) as port:
-            port.write(b'ATE0\rAT+QICSGP=1,1,""\rAT+QIACT=1\rAT+QPING=1,"192.0.2.1",1,2\r')
-            out = port.read_until(b"+QPING: 0,2,0,2,0,0,0\r\n")
-            assert out.endswith(b"\r\n+QPING: 569\r\n\r\n+QPING: 569\r\n\r\n+QPING: 0,2,0,2,0,0,0\r\n"), out
-    finally:
-        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    with launch("bg96", netns=scratch_netns) as sim, serial.Serial(sim.pty, timeout=5) as port:
+        port.write(b'ATE0\rAT+QICSGP=1,1,""\rAT+QIACT=1\rAT+QPING=1,"192.0.2.1",1,2\r')
+        out = port.read_until(b"+QPING: 0,2,0,2,0,0,0\r\n")
+        assert out.endswith(b"\r\n+QPING: 569\r\n\r\n+QPING: 569\r\n\r\n+QPING: 0,2,0,2,0,0,0\r\n"), out
 
 
 def test_qping_needs_an_active_context(online):

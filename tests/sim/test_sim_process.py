@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import termios
-import uuid
 from pathlib import Path
 
 import pytest
@@ -106,22 +105,15 @@ def test_sim_url_opens_through_the_port_registry():
 
 @pytest.mark.root
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ip") is None, reason="network namespaces need root and ip")
-def test_netns_gives_the_module_the_namespaces_sockets():
-    name = f"simtest-{uuid.uuid4().hex[:8]}"
-    if subprocess.run(["ip", "netns", "add", name], capture_output=True).returncode != 0:
-        pytest.skip("cannot create a network namespace here")
-    try:
-        subprocess.run(["ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"], check=True)
-        with launch("bg96", netns=name) as sim, serial.Serial(sim.pty, timeout=2) as port:
-            port.write(b'ATE0\rAT+QICSGP=1,1,""\rAT+QIACT=1\r')
-            port.write(b'AT+QIOPEN=1,1,"TCP LISTENER","127.0.0.1",0,0,0\r')
-            assert port.read_until(b"+QIOPEN: 1,0\r\n").endswith(b"+QIOPEN: 1,0\r\n")
-            listen_port = sim.control("state")["sockets"][0]["local_port"]
-            # The listener is on the namespace's loopback, not on ours.
-            with socket.socket() as probe:
-                assert probe.connect_ex(("127.0.0.1", listen_port)) != 0
-    finally:
-        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+def test_netns_gives_the_module_the_namespaces_sockets(scratch_netns):
+    with launch("bg96", netns=scratch_netns) as sim, serial.Serial(sim.pty, timeout=2) as port:
+        port.write(b'ATE0\rAT+QICSGP=1,1,""\rAT+QIACT=1\r')
+        port.write(b'AT+QIOPEN=1,1,"TCP LISTENER","127.0.0.1",0,0,0\r')
+        assert port.read_until(b"+QIOPEN: 1,0\r\n").endswith(b"+QIOPEN: 1,0\r\n")
+        listen_port = sim.control("state")["sockets"][0]["local_port"]
+        # The listener is on the namespace's loopback, not on ours.
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", listen_port)) != 0
 
 
 def test_cli_serves_until_interrupted():
