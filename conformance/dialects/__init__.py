@@ -17,6 +17,7 @@ __all__ = [
     "Dialect",
     "ErrorCode",
     "EscapeRules",
+    "command_names",
     "get",
     "names",
     "register",
@@ -108,6 +109,9 @@ class Dialect:
     secrets: tuple[str, ...] = ()  # regular expressions whose group "secret" is redacted in every artifact
     cleanup: tuple[Cleanup, ...] = ()  # run in order after each case
     reset_commands: tuple[str, ...] = ()  # settings a case may change, put back after each case (value: the default)
+    # Unsolicited lines of the module's other subsystems (SIM, network, SMS, calls, GNSS, MQTT, HTTP, SSL ...): a line
+    # equal to an entry, or starting with the entry and ":", is unsolicited unless it answers the command in progress.
+    urc_prefixes: tuple[str, ...] = ()
 
     @cached_property
     def final_regex(self) -> re.Pattern[str]:
@@ -137,6 +141,24 @@ class Dialect:
     def is_urc(self, line: str) -> bool:
         """True if ``line`` has the shape of an unsolicited result code of this dialect."""
         return self.urc_regex.fullmatch(line) is not None
+
+    def is_unsolicited(self, line: str, command: str = "") -> bool:
+        """True if ``line`` is not part of the response to ``command`` (the command in progress) but unsolicited.
+
+        A line is unsolicited if it has the shape of one of the dialect's URCs; or it is one of the family's known
+        unsolicited lines (:attr:`urc_prefixes`); or, following 3GPP TS 27.007 §4.1 / V.250, it is an information
+        line ``+NAME: ...`` whose ``+NAME`` is not the name of a command in ``command``.
+        """
+        if self.is_urc(line):
+            return True
+        own = command_names(command)
+        prefix = _INFO_PREFIX.match(line)
+        if prefix is not None and prefix.group(1).upper() in own:
+            return False
+        for entry in self.urc_prefixes:
+            if line == entry or line.startswith(entry + ":"):
+                return True
+        return prefix is not None
 
     def data_length(self, line: str) -> int | None:
         """The number of raw bytes that follow ``line``, or None if it is not a data header."""
@@ -171,6 +193,17 @@ def command_name(command: str) -> str:
         return ""
     name = m.group(1).upper()
     return name if name[0] in "+&" else name[0]
+
+
+_INFO_PREFIX = re.compile(r"^(\+[A-Za-z][A-Za-z0-9]*):")
+
+
+def command_names(command: str) -> set[str]:
+    """The extended-command names of a command line: ``AT+QIACT=1;+QIACT?`` -> ``{"+QIACT"}`` (upper case)."""
+    body = command.strip()
+    if body[:2].upper() != "AT":
+        return set()
+    return {m.upper() for m in re.findall(r"[+][A-Za-z][A-Za-z0-9]*", body[2:])}
 
 
 _REGISTRY: dict[str, Dialect] = {}

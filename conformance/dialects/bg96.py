@@ -86,7 +86,6 @@ BG96 = register(
             r"\+QIOPEN: \d+,\d+",  # §2.1.4, result after OK
             r"\+QPING: .*",  # §2.1.11, results after OK
             r"\+QNTP: \d+(?:,.*)?",  # §2.1.12, result after OK
-            r"RDY|APP RDY|\+CPIN: .*|\+CFUN: \d+|POWERED DOWN|\+QIND: .*",  # start-up and status indications
         ),
         data_headers=(
             DataHeader(r"\+QIRD: (?P<len>\d+)(?:,\"[^\"]*\",\d+)?", _src("2.1.8")),
@@ -148,6 +147,15 @@ BG96 = register(
             'AT+QICFG="transwaittm",2',
             'AT+QICFG="dataformat",0,0',
             'AT+QICFG="viewmode",0',
+        ),
+        # The BG96 family's other subsystems (Quectel's AT manuals for them): SIM, network, SMS, calls, GNSS, MQTT,
+        # HTTP, SSL, file system, time zone. Lines that name no command of the TCP/IP manual, seen at any time.
+        urc_prefixes=(
+            "+QUSIM", "+QIND", "+CPIN", "+CFUN", "RDY", "APP RDY", "POWERED DOWN", "+CREG", "+CGREG", "+CEREG",
+            "+CMTI", "+CMT", "+CDS", "+CBM", "RING", "+CRING", "+CLIP", "+QGPSURC", "+QGPS",
+            "+QMTSTAT", "+QMTRECV", "+QMTPING", "+QMTOPEN", "+QMTCONN", "+QHTTPGET", "+QHTTPPOST", "+QHTTPREAD",
+            "+QSSLURC", "+QSSLOPEN", "+QFOTADL", "+QNITZ", "+CTZV", "+CTZE", "+QCSQ", "+QPSMTIMER", "PSM POWER DOWN",
+            "+QSTK", "+QLWURC", "+CGEV",
         ),
         socket_states={0: "Initial", 1: "Opening", 2: "Connected", 3: "Listening", 4: "Closing"},  # §2.1.6
     )

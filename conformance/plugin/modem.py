@@ -76,7 +76,7 @@ class Modem:
                 return Response(text, lines, ">", token.t_last_ns)
             if self.dialect.is_final(token.text):
                 return Response(text, lines, token.text, token.t_last_ns)
-            if self.dialect.is_urc(token.text) and not _answers(text, token.text):
+            if self.dialect.is_unsolicited(token.text, text) and not _answers(text, token.text):
                 self.urcs.append(token.text)
                 continue
             lines.append(token.text)

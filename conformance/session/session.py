@@ -23,6 +23,10 @@ __all__ = ["CTRL_Z", "ESC", "Session", "Token"]
 
 CR, LF, SPACE, PROMPT = 0x0D, 0x0A, 0x20, 0x3E
 CTRL_Z, ESC = 0x1A, 0x1B
+# A final result code with no line end stands alone once the module has been quiet this long after it: long enough
+# for the CR LF of a result the module writes in two pieces, short beside any response time.
+UNTERMINATED_SETTLE_NS = 100_000_000
+UNTERMINATED = "final result code without its line end (V.250 frames result codes with CR LF)"
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class Token:
     end: int  # offset after its last byte
     t_first_ns: int
     t_last_ns: int
+    deviation: str = ""  # how the module's framing departs from V.250 here (the token was still read), for reports
 
     @property
     def text(self) -> str:
@@ -100,10 +105,19 @@ class Session:
             token = self._cut(size)
             if token is not None:
                 return token
-            if not self.link.wait_for_size(size + 1, deadline_ns):
-                if mode == "data" and self.mode == "command":
-                    self.mode, self.cursor = mode, cursor  # no line came: still data mode, its bytes untouched
-                return None
+            if mode == "command" and self._unterminated_result(size):
+                quiet_until = self.link.time_at(size - 1) + UNTERMINATED_SETTLE_NS
+                if self.link.wait_for_size(size + 1, min(deadline_ns, quiet_until)):
+                    continue  # more bytes: its line end, or whatever follows it
+                if time.monotonic_ns() >= quiet_until:
+                    start, self.cursor = self.cursor, size
+                    self._echo = None
+                    return self._token("line", start, size, UNTERMINATED)
+            elif self.link.wait_for_size(size + 1, deadline_ns):
+                continue
+            if mode == "data" and self.mode == "command":
+                self.mode, self.cursor = mode, cursor  # no line came: still data mode, its bytes untouched
+            return None
 
     def read_data(self, count: int, deadline_ns: int) -> Token | None:
         """The next ``count`` raw bytes (a data payload or transparent-mode data); None if they don't come in time.
@@ -208,7 +222,8 @@ class Session:
                 # a result with no line end, run into the next command's echo: cut the result, leave the echo
                 split = text_end - len(echo)
                 self.cursor = split
-                return self._token("line", pos, split)
+                return self._token("line", pos, split, UNTERMINATED if self.dialect.is_final(text[:split - pos])
+                                   else "line without its line end, run into the echo of the next command")
             if self.dialect.is_final(text):
                 self._echo = None  # echo is off: the response is complete without one
         self.cursor = end
@@ -235,6 +250,13 @@ class Session:
         self.cursor = pos + len(echo)
         return self._token("echo", pos, self.cursor), True
 
+    def _unterminated_result(self, size: int) -> bool:
+        """True if the bytes not yet cut are a whole final result code with no line end after it (yet)."""
+        if self._data_echo is not None or self.cursor >= size or size - self.cursor > 64:
+            return False
+        text = self.link.data(self.cursor, size).decode("latin-1")
+        return self.dialect.is_final(text)
+
     def _line_end(self, pos: int, size: int) -> int | None:
         """Offset just past the line end of the line at ``pos`` (CRLF, CR or LF), or None if it has not arrived."""
         link = self.link
@@ -248,6 +270,7 @@ class Session:
             i += 1
         return None
 
-    def _token(self, kind: str, start: int, end: int) -> Token:
+    def _token(self, kind: str, start: int, end: int, deviation: str = "") -> Token:
         link = self.link
-        return Token(kind, link.data(start, end), start, end, link.time_at(start), link.time_at(max(start, end - 1)))
+        return Token(kind, link.data(start, end), start, end, link.time_at(start), link.time_at(max(start, end - 1)),
+                     deviation)

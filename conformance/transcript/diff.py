@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 __all__ = ["render_records"]
 
 _WIDTH = 52
-_STATUS = {"ok": "  ", "fail": ">>", "sent": "  ", "echo": "  ", "aside": " ?", "info": "  "}
+_STATUS = {"ok": "  ", "fail": ">>", "sent": "  ", "echo": "  ", "aside": " ?", "info": "  ", "warn": " !"}
 
 
 def _cut(text: str, width: int) -> str:
@@ -24,7 +24,7 @@ def render_records(records: Sequence[Record], t0_ns: int, *, failed: Step | None
     """A table with a row per record: file line, expected (the case's line), observed, time, and a note.
 
     Rows the module produced that no step asked for (echoes, URCs set aside) have no expected side. The failing row
-    is marked ``>>``; ``?`` marks output set aside.
+    is marked ``>>``; ``?`` marks output set aside; ``!`` a deviation that did not fail the case.
     """
     rows = [("", "line", "expected (case file)", "observed (module / peer)", "time", "")]
     for rec in records:

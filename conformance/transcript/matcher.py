@@ -60,7 +60,7 @@ class Record:
     step: Step | None  # None: something the module said that no step asked for
     observed: str  # what was seen, escaped for a terminal
     t_ns: int
-    status: str  # "sent" | "ok" | "fail" | "echo" | "aside" | "info"
+    status: str  # "sent" | "ok" | "fail" | "echo" | "aside" | "info" | "warn" (a deviation that did not fail)
     detail: str = ""
 
 
@@ -127,7 +127,7 @@ class Runner:
         """Apply the case's policy for unexpected URCs (call after the transcript)."""
         self.session.look_ahead()
         for token in self.session.pending_tokens():
-            if token.kind == "line" and self.dialect.is_urc(token.text):
+            if token.kind == "line" and self._unsolicited(token):
                 self.session.take(token)
                 self._set_aside(token)
         left = self.unexpected()
@@ -254,7 +254,7 @@ class Runner:
                 self._add(Record(None, escape_bytes(token.raw.rstrip(b"\r\n")), token.t_last_ns, "echo"))
             elif token.kind == "data" or self._claim_by_window(token):
                 continue
-            elif token.kind == "line" and self.dialect.is_urc(token.text):
+            elif token.kind == "line" and self._unsolicited(token):
                 self._set_aside(token)
             else:
                 return token
@@ -290,7 +290,7 @@ class Runner:
             if self._claim_by_window(token):
                 continue
             same_kind = kind is not None and kind.fullmatch(token.text.split(",", 1)[0]) is not None
-            if token.kind == "line" and self.dialect.is_urc(token.text) and not same_kind:
+            if token.kind == "line" and self._unsolicited(token) and not same_kind:
                 self._set_aside(token)
                 continue
             self._add(Record(step, _show(token), token.t_last_ns, "fail"))
@@ -309,6 +309,7 @@ class Runner:
                        f"within {timing.within_s:g} s", recorded=True)
         self._add(Record(step, _show(token), token.t_last_ns, "ok"))
         self.session.link.note(f"step {step.location} matched")
+        self._deviation(step, token)
         if token.kind == "line" and self.dialect.data_length(token.text) is not None:
             self._payload = payload if payload is not None else self.session.take_payload()
         return token
@@ -375,7 +376,7 @@ class Runner:
             self._add(Record(None, escape_bytes(token.raw.rstrip(b'\r\n')), token.t_last_ns, "echo"))
         elif self._claim_by_window(token):
             return
-        elif token.kind == "line" and self.dialect.is_urc(token.text):
+        elif token.kind == "line" and self._unsolicited(token):
             self._set_aside(token)
         else:
             self._add(Record(None, _show(token), token.t_last_ns, "aside", "output no step asked for"))
@@ -387,6 +388,7 @@ class Runner:
         self._aside.append(_Aside(token, payload))
         self._add(Record(None, _show(token), token.t_last_ns, "aside", "URC set aside"))
         self.session.link.note(f"URC set aside: {token.text}")
+        self._deviation(None, token)
 
     def _expect_data(self, step: ExpectData) -> None:
         expected = step.payload.render(self.scope)
@@ -498,6 +500,21 @@ class Runner:
         if aside:
             text += "; URCs set aside: " + ", ".join(aside)
         return text
+
+    @property
+    def deviations(self) -> list[Record]:
+        """What the module did that departs from the standard framing without failing the case (for reports)."""
+        return [r for r in self.records if r.status == "warn"]
+
+    def _deviation(self, step: Step | None, token: Token) -> None:
+        if token.deviation:
+            self._add(Record(step, _show(token), token.t_last_ns, "warn", f"deviation: {token.deviation}"))
+            self.session.link.note(f"deviation: {token.deviation}: {_show(token)!r}")
+
+    def _unsolicited(self, token: Token) -> bool:
+        """A line that no step of the command in progress should answer with: a URC of the dialect, a line of the
+        module's other subsystems, or an information line of another command (3GPP TS 27.007 §4.1)."""
+        return token.kind == "line" and self.dialect.is_unsolicited(token.text, self.session.last_command)
 
     def _add(self, record: Record) -> None:
         self.records.append(record)

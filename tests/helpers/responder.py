@@ -50,6 +50,11 @@ class Responder:
                 with self._lock:
                     self.written_at.append((chunk, time.monotonic_ns()))
 
+    def forget_line(self) -> None:
+        """Drop the partial line received so far (bytes a module took as data after its prompt)."""
+        with self._lock:
+            self._line.clear()
+
     def wait_received(self, count: int, timeout: float = 2.0) -> bytes:
         """Block until ``count`` bytes have been received (or ``timeout``); return what was received."""
         with self._lock:

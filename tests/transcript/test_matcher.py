@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -273,3 +274,74 @@ def test_until_fails_with_the_last_answer_when_time_is_up(session: Session, resp
                                          r"the last answer was '\+QISEND: 8760,4096,4664'"):
         run(session, "> AT+QISEND=0,0\n< +QISEND: 8760,8760,0  [until 500ms, every 100ms]")
     assert time.monotonic() - t0 < 2
+
+
+# -- lines of the module's other subsystems (SIM, network, SMS, GNSS ...) --------------------------------------------
+
+@pytest.mark.parametrize("line", [b"+QUSIM: 1", b"+QIND: SMS DONE", b"+CPIN: READY", b'+CEREG: 1,"1A2B","01A2B3C4",8',
+                                  b"+QGPSURC: \"xtradata\"", b"+QMTSTAT: 0,1", b'+CMTI: "SM",3', b"RING",
+                                  b"+QSOMETHINGNEW: 1,2"])
+def test_a_line_of_another_subsystem_between_a_command_and_its_answer_is_recorded_not_failed(
+        session: Session, responder: Responder, line: bytes) -> None:
+    responder.on(b"AT+QIACT?", b"\r\n" + line + b"\r\n", 0.01, b'\r\n+QIACT: 1,1,1,"10.7.157.1"\r\n\r\nOK\r\n')
+    runner = run(session, '''
+      > AT+QIACT?
+      < +QIACT: 1,1,1,"<ip:ip>"
+      < OK
+    ''')
+    assert [t.text for t in runner.unexpected()] == [line.decode()]
+    runner.check_unexpected()  # "record" (the default) does not fail
+
+
+def test_a_line_of_another_subsystem_fails_a_case_that_asks_for_it(session: Session, responder: Responder) -> None:
+    responder.on(b"AT+QIACT?", b"\r\n+QUSIM: 1\r\n", b'\r\n+QIACT: 1,1,1,"10.7.157.1"\r\n\r\nOK\r\n')
+    runner = run(session, '''
+      > AT+QIACT?
+      < +QIACT: 1,1,1,"<ip:ip>"
+      < OK
+    ''')
+    runner.unexpected_urcs = "fail"
+    with pytest.raises(StepFailed, match=r"unexpected URC\(s\): '\+QUSIM: 1'"):
+        runner.check_unexpected()
+
+
+def test_an_information_line_of_the_command_in_progress_is_its_answer_not_a_urc(
+        session: Session, responder: Responder) -> None:
+    # +CPIN: READY is also a start-up URC, but after AT+CPIN? it is the answer: a wrong one fails the step
+    responder.on(b"AT+CPIN?", b"\r\n+CPIN: SIM PIN\r\n\r\nOK\r\n")
+    with pytest.raises(StepFailed, match="the module said '\\+CPIN: SIM PIN'"):
+        run(session, '''
+          > AT+CPIN?
+          < +CPIN: READY
+          < OK
+        ''')
+
+
+# -- a final result code without its line end ------------------------------------------------------------------------
+
+def test_a_result_without_its_line_end_is_framed_at_once_and_reported_as_a_deviation(
+        session: Session, responder: Responder) -> None:
+    # seen on a real BG96: "SEND OK" with no CR LF, then the echo of the next command right after it
+    responder.on(b"AT+QISEND=0,4", b"\r\n> ")
+    responder.on(b"AT+QIRD=0,0", b"\r\n+QIRD: 4,4,0\r\n\r\nOK\r\n")
+
+    def after_data() -> None:
+        responder.wait_received(len(b"AT+QISEND=0,4\r") + 4)
+        responder.forget_line()  # the payload is data, not the start of a command line
+        responder.write(b"\r\nSEND OK")
+
+    threading.Thread(target=after_data, daemon=True).start()
+    t0 = time.monotonic()
+    runner = run(session, '''
+      > AT+QISEND=0,4
+      < >
+      >> test
+      < SEND OK
+      > AT+QIRD=0,0
+      < +QIRD: 4,4,0
+      < OK
+    ''')
+    assert time.monotonic() - t0 < 5  # not the 60 s deadline of a line that never ends
+    warnings = runner.deviations
+    assert len(warnings) == 1 and "without its line end" in warnings[0].detail
+    assert warnings[0].step is not None and warnings[0].step.location.line == 14
