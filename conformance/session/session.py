@@ -60,6 +60,8 @@ class Session:
         self.mode = "command"  # "data" after CONNECT: bytes are not lines
         self.last_tx_ns = time.monotonic_ns()  # end of the last host write: the reference for response timing
         self.last_command = ""
+        # How the host ends a command line: CR (S3, V.250's default), or CR LF as many host drivers send it.
+        self.line_end = b"\r"
         self._ahead: deque[Token] = deque()  # cut but not yet consumed
         self._echo: bytes | None = None  # the command line whose echo may still come
         self._data_echo: bytes | None = None  # the payload whose echo (AT+QISDE=1) may still come
@@ -67,12 +69,15 @@ class Session:
 
     # -- sending ---------------------------------------------------------------------------------------------------
 
-    def send_command(self, command: str, *, gap_s: float | None = None, line_rate: int | None = None) -> int:
-        """Send ``command`` and the S3 line end (CR); expect its echo. Returns when the last byte went out (ns)."""
+    def send_command(self, command: str, *, gap_s: float | None = None, line_rate: int | None = None,
+                     line_end: bytes | None = None) -> int:
+        """Send ``command`` and its line end (:attr:`line_end` unless given); expect its echo. Returns when the last
+        byte went out (ns)."""
         data = command.encode("latin-1")
         self._echo = data
         self.last_command = command
-        _, end = self.link.write(data + b"\r", gap_s=gap_s, line_rate=line_rate)
+        _, end = self.link.write(data + (self.line_end if line_end is None else line_end), gap_s=gap_s,
+                                 line_rate=line_rate)
         self.last_tx_ns = end
         return end
 
