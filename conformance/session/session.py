@@ -66,6 +66,7 @@ class Session:
         self._echo: bytes | None = None  # the command line whose echo may still come
         self._data_echo: bytes | None = None  # the payload whose echo (AT+QISDE=1) may still come
         self._swallow_space = False  # a prompt's space that had not arrived when the prompt was cut
+        self._swallow_lf = False  # the LF of a CR LF line end that had not arrived when the line was cut
 
     # -- sending ---------------------------------------------------------------------------------------------------
 
@@ -131,6 +132,10 @@ class Session:
         """
         if self._ahead and self._ahead[0].kind == "data":
             return self._ahead.popleft()
+        if self._swallow_lf and self.link.wait_for_size(self.cursor + 1, deadline_ns):
+            self._swallow_lf = False
+            if self.link.byte_at(self.cursor) == LF:
+                self.cursor += 1
         start = self.cursor
         if not self.link.wait_for_size(start + count, deadline_ns):
             return None
@@ -179,6 +184,11 @@ class Session:
         if self._swallow_space and pos < size:
             self._swallow_space = False
             if link.byte_at(pos) == SPACE:
+                pos += 1
+                self.cursor = pos
+        if self._swallow_lf and pos < size:
+            self._swallow_lf = False
+            if link.byte_at(pos) == LF:
                 pos += 1
                 self.cursor = pos
         if self._data_echo is not None and pos < size:
@@ -233,6 +243,9 @@ class Session:
                 self._echo = None  # echo is off: the response is complete without one
         self.cursor = end
         token = self._token("line", pos, end)
+        # A line framed CR LF (ATV1) whose LF is still on the way: the LF belongs to it, whatever the read boundaries,
+        # and must not become the first byte of the data mode or prompt that may follow.
+        self._swallow_lf = end == size and link.byte_at(end - 1) == CR and pos > 0 and link.byte_at(pos - 1) == LF
         if payload_len:
             self._ahead.append(self._token("data", end, end + payload_len))
             self.cursor = end + payload_len

@@ -155,3 +155,62 @@ def test_every_split_across_reads_parses_the_same(cuts: set[int]) -> None:
             assert len(consumed) <= len(STREAM)
     finally:
         responder.close()
+
+
+# The switch into transparent data mode: CONNECT's CR and LF may arrive in different reads (over socket://, pyserial
+# reports a byte or two at a time); the LF is the line's, and the data that follows starts with a LF of its own.
+DATA_MODE_STREAM = b"ATO\r" + b"\r\nCONNECT\r\n" + b"\nPAYLOAD\r\n\x00\xff+"
+DATA_MODE_PAYLOAD = b"\nPAYLOAD\r\n\x00\xff+"
+
+# A prompt, the echo of the data sent after it (AT+QISDE=1), and the result.
+PROMPT_STREAM = b"AT+QISEND=0,4\r" + b"\r\n> " + b"\ntst" + b"\r\nSEND OK\r\n"
+PROMPT_EXPECTED = [("echo", "AT+QISEND=0,4"), ("prompt", ">"), ("echo", "\ntst"), ("line", "SEND OK")]
+
+
+def _split_writes(stream: bytes, cuts: set[int]) -> list[bytes]:
+    bounds = [0, *sorted(cuts), len(stream)]
+    return [stream[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cuts=st.sets(st.integers(min_value=1, max_value=len(DATA_MODE_STREAM) - 1), max_size=8))
+def test_every_split_into_data_mode_leaves_the_payload_whole(cuts: set[int]) -> None:
+    responder = Responder(echo=False)
+    try:
+        with Link.open(responder.path) as link:
+            session = Session(link, dialects.get("bg96"))
+            session.send_command("ATO")
+            tokens: list[Token] = []
+            for chunk in _split_writes(DATA_MODE_STREAM, cuts):
+                before = link.size
+                responder.write(chunk)
+                assert link.wait_for_size(before + len(chunk), _soon())
+                while session.mode == "command" and (tok := session.next_token(time.monotonic_ns())) is not None:
+                    tokens.append(tok)
+            assert [(t.kind, t.text) for t in tokens] == [("echo", "ATO"), ("line", "CONNECT")]
+            data = session.read_data(len(DATA_MODE_PAYLOAD), _soon())
+            assert data is not None and data.raw == DATA_MODE_PAYLOAD
+    finally:
+        responder.close()
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cuts=st.sets(st.integers(min_value=1, max_value=len(PROMPT_STREAM) - 1), max_size=8))
+def test_every_split_around_a_prompt_parses_the_same(cuts: set[int]) -> None:
+    responder = Responder(echo=False)
+    try:
+        with Link.open(responder.path) as link:
+            session = Session(link, dialects.get("bg96"))
+            session.send_command("AT+QISEND=0,4")
+            tokens: list[Token] = []
+            for chunk in _split_writes(PROMPT_STREAM, cuts):
+                before = link.size
+                responder.write(chunk)
+                assert link.wait_for_size(before + len(chunk), _soon())
+                while (tok := session.next_token(time.monotonic_ns())) is not None:
+                    tokens.append(tok)
+                    if tok.kind == "prompt":
+                        session.send_data(b"\ntst")
+            assert [(t.kind, t.text) for t in tokens] == PROMPT_EXPECTED
+    finally:
+        responder.close()
