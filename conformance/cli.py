@@ -56,7 +56,7 @@ def _delegate(command: str, rest: list[str]) -> int:
 
 
 def _log(path: Path) -> int:
-    from .link import format_log
+    from .link import LogError, format_log
 
     try:
         for line in format_log(path):
@@ -66,6 +66,9 @@ def _log(path: Path) -> int:
         return 2
     except BrokenPipeError:  # piped into head
         pass
+    except (LogError, OSError) as exc:
+        print(f"conformance log: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -131,7 +131,8 @@ BG96 = register(
         data_mode_results=(r"CONNECT(?: \d+)?",),  # §2.1.4, §2.1.10, §1.2 item 5
         secrets=(
             # §2.1.1: the password of AT+QICSGP=<id>,<type>,"<apn>","<user>","<password>" and of its query response
-            r'(?:AT\+QICSGP=\d+,\d+|\+QICSGP: \d+),"[^"]*","[^"]*","(?P<secret>[^"]+)"',
+            # (up to its closing quote, or the line end of a report column that cut it short)
+            r'(?:AT\+QICSGP=\d+,\d+|\+QICSGP: \d+),"[^"]*","[^"]*","(?P<secret>[^"\r\n]+)',
             r'AT\+CPIN="?(?P<secret>[0-9]+)',  # a SIM PIN
             r'AT\+CPIN="?[0-9]+"?,"?(?P<secret>[0-9]+)',  # a new PIN after a PUK
         ),

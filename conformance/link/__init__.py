@@ -6,13 +6,14 @@ Knows nothing of AT syntax, dialects or pytest.
 from .link import BITS_PER_BYTE, Link, hold_silence
 from .logview import escape_bytes, format_log
 from .ports import OpenedPort, open_port, register_scheme
-from .recorder import Event, FlightRecorder, read_log
+from .recorder import Event, FlightRecorder, LogError, read_log
 
 __all__ = [
     "BITS_PER_BYTE",
     "Event",
     "FlightRecorder",
     "Link",
+    "LogError",
     "OpenedPort",
     "escape_bytes",
     "format_log",

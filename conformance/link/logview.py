@@ -39,9 +39,14 @@ def format_events(events: Iterable[Event], t0_ns: int) -> Iterator[str]:
 
 
 def format_log(path: str | os.PathLike[str]) -> Iterator[str]:
-    """The whole log at ``path``, header first, times relative to the recording's start."""
+    """The whole log at ``path``, header first, events in time order, times relative to the recording's start.
+
+    Raises :class:`~conformance.link.recorder.LogError` if ``path`` is not a flight log.
+    """
     header, events = read_log(path)
-    t0 = int(header.get("t0", 0))
+    t0 = header.get("t0", 0)
+    t0 = t0 if isinstance(t0, int) else 0
     described = ", ".join(f"{k}={v}" for k, v in header.items() if k not in ("atlog", "t0"))
     yield f"# {os.fspath(path)}: {described}"
-    yield from format_events(events, t0)
+    # a redacting recorder writes a held-back line when it is whole: sorting by time restores the order of events
+    yield from format_events(sorted(events, key=lambda e: e.t_ns), t0)

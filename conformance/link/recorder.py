@@ -9,6 +9,11 @@ A log is JSON lines. The first line describes the recording; each following line
 ``t`` is ``time.monotonic_ns()`` when the reader thread got the bytes (rx) or the write was issued (tx). ``b`` holds the
 bytes as a latin-1 string, so JSON's escapes keep every byte value 0x00-0xFF exactly. Each event is flushed on its own:
 a run killed with SIGKILL keeps everything up to the kill.
+
+With a redactor, secrets never reach the file: bytes are redacted on the assembled stream of each direction, so a
+partial line is held back until its line end (at most a few hundred bytes; see :mod:`conformance.redact`) and events
+may then appear slightly out of time order; ``t`` is always the truth, and ``conformance log`` sorts by it. Notes are
+redacted too.
 """
 
 from __future__ import annotations
@@ -18,14 +23,14 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["Event", "FlightRecorder", "Redactor", "read_log"]
+from ..redact import Redactor
 
-Redactor = Callable[[bytes], bytes]
+__all__ = ["Event", "FlightRecorder", "LogError", "read_log"]
 
 
 @dataclass(frozen=True)
@@ -45,8 +50,8 @@ class FlightRecorder:
                  redact: Redactor | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._redact = redact
         self._lock = threading.Lock()
+        self.redactor = redact or Redactor()
         self._file: IO[str] | None = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
         header = {
             "atlog": 1,
@@ -56,24 +61,46 @@ class FlightRecorder:
         }
         self._write(header)
 
+    @property
+    def redactor(self) -> Redactor:
+        return self._redactor
+
+    @redactor.setter
+    def redactor(self, redactor: Redactor) -> None:
+        """Redact with ``redactor`` from now on (what was held for the old one is written first)."""
+        old = getattr(self, "_streams", None)
+        if old is not None:
+            self._flush_held()
+        self._redactor = redactor
+        self._streams = {"rx": redactor.stream(), "tx": redactor.stream()}
+
     def record(self, event: Event) -> None:
-        """Write ``event`` now (redacted where a redactor is set)."""
-        line: dict[str, Any] = {"t": event.t_ns, "d": event.direction}
+        """Write ``event`` now (bytes: as soon as their line is whole, redacted)."""
         if event.direction == "note":
-            line["n"] = event.note
-        else:
-            data = self._redact(event.data) if self._redact else event.data
-            line["b"] = data.decode("latin-1")
-        self._write(line)
+            self._write({"t": event.t_ns, "d": "note", "n": self._redactor.text(event.note)})
+            return
+        with self._lock:
+            stream = self._streams.get(event.direction)
+            pieces = stream.feed(event.t_ns, event.data) if stream is not None else [(event.t_ns, event.data)]
+        for t_ns, data in pieces:
+            self._write({"t": t_ns, "d": event.direction, "b": data.decode("latin-1")})
 
     def note(self, text: str, t_ns: int | None = None) -> None:
         self.record(Event(t_ns if t_ns is not None else time.monotonic_ns(), "note", note=text))
 
     def close(self) -> None:
+        """Write what is held back, then close the file."""
+        self._flush_held()
         with self._lock:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+
+    def _flush_held(self) -> None:
+        with self._lock:
+            held = [(d, t, b) for d, stream in self._streams.items() for t, b in stream.flush()]
+        for direction, t_ns, data in sorted(held, key=lambda x: x[1]):
+            self._write({"t": t_ns, "d": direction, "b": data.decode("latin-1")})
 
     def _write(self, obj: dict[str, Any]) -> None:
         text = json.dumps(obj, ensure_ascii=True) + "\n"
@@ -84,24 +111,61 @@ class FlightRecorder:
             self._file.flush()  # line buffering already flushes; explicit so the contract does not hang on it
 
 
+class LogError(ValueError):
+    """A file that is not a flight log (binary, a directory, not JSON lines with a header)."""
+
+
 def read_log(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Iterator[Event]]:
-    """Read a ``.atlog``: its header and its events. A torn last line (a kill mid-write) is skipped."""
-    f = open(path, encoding="utf-8")  # noqa: SIM115
-    first = f.readline()
-    header: dict[str, Any] = json.loads(first) if first.strip() else {}
+    """Read a ``.atlog``: its header and its events.
+
+    A torn last line (a kill mid-write) and lines without their fields are skipped; :class:`LogError` if the file is
+    not a flight log at all.
+    """
+    try:
+        f = open(path, encoding="utf-8", errors="strict")  # noqa: SIM115
+        first = f.readline()
+    except IsADirectoryError:
+        raise LogError(f"{os.fspath(path)} is a directory, not a flight log") from None
+    except UnicodeDecodeError:
+        f.close()
+        raise LogError(f"{os.fspath(path)} is not a flight log (binary data; a .atlog is JSON lines)") from None
+    try:
+        header = json.loads(first) if first.strip() else {}
+    except json.JSONDecodeError:
+        header = None
+    if not isinstance(header, dict) or (first.strip() and "atlog" not in header):
+        f.close()
+        raise LogError(f"{os.fspath(path)} is not a flight log (its first line is not an atlog header)")
 
     def events() -> Iterator[Event]:
         with f:
-            for raw in f:
-                try:
-                    obj = json.loads(raw)
-                except json.JSONDecodeError:
-                    continue
-                if "atlog" in obj:  # a second recording appended to the same file
-                    continue
-                if obj["d"] == "note":
-                    yield Event(obj["t"], "note", note=obj.get("n", ""))
-                else:
-                    yield Event(obj["t"], obj["d"], data=obj.get("b", "").encode("latin-1"))
+            try:
+                for raw in f:
+                    event = _event(raw)
+                    if event is not None:
+                        yield event
+            except UnicodeDecodeError:
+                return  # binary garbage appended: what came before it stands
 
     return header, events()
+
+
+def _event(raw: str) -> Event | None:
+    try:
+        obj = json.loads(raw)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(obj, dict) or "atlog" in obj:  # junk, or a second recording appended to the same file
+        return None
+    t, d = obj.get("t"), obj.get("d")
+    if not isinstance(t, int) or d not in ("rx", "tx", "note"):
+        return None
+    if d == "note":
+        return Event(t, "note", note=str(obj.get("n", "")))
+    data = obj.get("b", "")
+    if not isinstance(data, str):
+        return None
+    try:
+        return Event(t, d, data=data.encode("latin-1"))
+    except UnicodeEncodeError:
+        return None

@@ -7,13 +7,14 @@ from __future__ import annotations
 import inspect
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..dialects import Dialect
 from ..errors import ConformanceError, LinkClosed, StepFailed
 from ..link import FlightRecorder, Link, hold_silence
+from ..redact import Redactor
 from ..session import Session
 from ..transcript import Runner, Scope
 from ..transcript.parser import BUILTIN_ROOTS, parse_transcript
@@ -114,7 +115,9 @@ class Modem:
         values = {**variables, **(context or {})}
         steps, _ = parse_transcript(transcript, (where, 1), set(values) | BUILTIN_ROOTS)
         log = str(self.link.recorder.path) if self.link.recorder is not None else ""
-        runner = Runner(self.session, Scope({**values, "module": self.info}), dict(context or {}), flight_log=log)
+        redact = self.link.recorder.redactor.text if self.link.recorder is not None else None
+        runner = Runner(self.session, Scope({**values, "module": self.info}), dict(context or {}), flight_log=log,
+                        redact=redact)
         runner.run(steps)
         return {k: v for k, v in runner.scope.values.items() if k not in values and k != "module"}
 
@@ -209,19 +212,8 @@ def _answers(command: str, line: str) -> bool:
 
 
 
-def make_redactor(dialect: Dialect | None, secrets: list[str]) -> Callable[[bytes], bytes]:
-    """A function that blanks every secret in a byte string: the bench's listed secrets, and the dialect's patterns
-    (an APN password in AT+QICSGP, a PIN in AT+CPIN).
+def make_redactor(dialect: Dialect | None, secrets: list[str]) -> Redactor:
+    """What blanks every secret: the bench's listed secrets, and the dialect's patterns (an APN password in
+    AT+QICSGP, a PIN in AT+CPIN). Callable on bytes; ``.text`` for text (see :mod:`conformance.redact`).
     """
-    fixed = [s.encode("latin-1") for s in secrets if s]
-    patterns = [re.compile(p.pattern.encode("latin-1")) for p in (dialect.secret_regexes if dialect else ())]
-
-    def redact(data: bytes) -> bytes:
-        for secret in fixed:
-            data = data.replace(secret, b"***")
-        for regex in patterns:
-            data = regex.sub(lambda m: m.group(0)[: m.start("secret") - m.start()] + b"***" +
-                             m.group(0)[m.end("secret") - m.start():], data)
-        return data
-
-    return redact
+    return Redactor(secrets, dialect.secrets if dialect else ())

@@ -24,7 +24,8 @@ from .state import STATE, RunState
 __all__ = ["CaseItem", "ModemPool", "RunState"]
 
 # The plugin's parts with hooks of their own, registered with it (before options are parsed).
-pytest_plugins = ["conformance.plugin.options", "conformance.plugin.collect", "conformance.plugin.capabilities"]
+pytest_plugins = ["conformance.plugin.options", "conformance.plugin.collect", "conformance.plugin.capabilities",
+                  "conformance.plugin.secrets"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -69,7 +69,7 @@ class ModemPool:
         dialect = dialects.get(given) if given else _detect(link)
         modem = Modem(url, dialect, link, Session(link, dialect), home_recorder=recorder)
         modem.info.update(modem.identify())
-        recorder._redact = self.state.redactor(dialect)
+        recorder.redactor = self.state.redactor(dialect)
         self.modems["real"] = modem
         self.started = True
         return modem

@@ -64,7 +64,7 @@ def run_case(request: pytest.FixtureRequest) -> None:
     _point_sim_at_peers(modem, context)
     scope = Scope({**case.variables, **context, "bench": state.bench_scope(), "module": modem.info})
     runner = Runner(modem.session, scope, context, unexpected_urcs=case.unexpected_urcs,
-                    flight_log=str(recorder.path))
+                    flight_log=str(recorder.path), redact=recorder.redactor.text)
     failed = True
     try:
         runner.run(case.steps)

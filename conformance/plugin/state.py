@@ -42,7 +42,7 @@ class RunState:
         return make_redactor(dialect, self.secrets)
 
     def redact_text(self, text: str, dialect: dialects.Dialect | None) -> str:
-        return self.redactor(dialect)(text.encode("latin-1", "replace")).decode("latin-1")
+        return self.redactor(dialect).text(text)
 
     def bench_scope(self) -> dict[str, Any]:
         return {**self.bench.get("vars", {}), **self.bench.get("secrets", {})}

@@ -90,6 +90,7 @@ class Runner:
     records: list[Record] = field(default_factory=list)
     t0_ns: int = field(default_factory=time.monotonic_ns)
     on_record: Callable[[Record], None] | None = None
+    redact: Callable[[str], str] | None = None  # masks secrets in what is shown (rows, messages); matching sees all
 
     def __post_init__(self) -> None:
         self.dialect: Dialect = self.session.dialect
@@ -517,6 +518,8 @@ class Runner:
         return token.kind == "line" and self.dialect.is_unsolicited(token.text, self.session.last_command)
 
     def _add(self, record: Record) -> None:
+        if self.redact is not None:
+            record.observed, record.detail = self.redact(record.observed), self.redact(record.detail)
         self.records.append(record)
         if self.on_record is not None:
             self.on_record(record)
@@ -525,6 +528,8 @@ class Runner:
         if not recorded:
             self._add(Record(step, "(nothing)", time.monotonic_ns(), "fail"))
         self.session.link.note(f"step {step.location} FAILED: {message}")
+        if self.redact is not None:
+            message = self.redact(message)
         raise StepFailed(message, step.location, report=self.render(failed=step))
 
 

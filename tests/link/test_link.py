@@ -14,6 +14,7 @@ from helpers.responder import Responder
 
 from conformance.errors import LinkClosed
 from conformance.link import FlightRecorder, Link, escape_bytes, format_log, read_log
+from conformance.redact import Redactor
 
 
 def _deadline(seconds: float = 2.0) -> int:
@@ -92,7 +93,7 @@ def test_escape_bytes_reads_like_a_case_file() -> None:
 
 
 def test_recorder_redacts_before_writing(tmp_path: Path) -> None:
-    rec = FlightRecorder(tmp_path / "r.atlog", redact=lambda b: b.replace(b"1234", b"***"))
+    rec = FlightRecorder(tmp_path / "r.atlog", redact=Redactor(["1234"]))
     from conformance.link import Event
 
     rec.record(Event(1, "tx", b'AT+CPIN="1234"\r'))
