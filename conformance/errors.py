@@ -10,6 +10,7 @@ __all__ = [
     "ConformanceError",
     "LinkClosed",
     "Location",
+    "ModuleFlooded",
     "StepFailed",
 ]
 
@@ -55,3 +56,7 @@ class ActionFailed(ConformanceError):
 
 class LinkClosed(ConformanceError):
     """The serial link closed under a case (module unplugged, simulator died)."""
+
+
+class ModuleFlooded(ConformanceError):
+    """The module sent line after line with nothing from the host to answer (a chattering module)."""

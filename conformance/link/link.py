@@ -35,7 +35,8 @@ class Link:
         self.last_tx_ns = 0  # when the last write returned
         self.last_rx_ns = 0  # when the last chunk arrived
         self.listeners: list[Callable[[Event], None]] = []  # called from the reader thread for rx, caller for tx
-        self._rx = bytearray()
+        self._rx = bytearray()  # received bytes from offset ``_base`` on (what readers no longer need is dropped)
+        self._base = 0
         self._rx_ends: list[int] = []  # end offset of each received chunk ...
         self._rx_times: list[int] = []  # ... and when it arrived
         self._cond = threading.Condition()
@@ -57,7 +58,12 @@ class Link:
     @property
     def size(self) -> int:
         """How many bytes have been received since the link opened."""
-        return len(self._rx)
+        return self._base + len(self._rx)
+
+    @property
+    def base(self) -> int:
+        """The offset of the oldest byte still kept (see :meth:`discard`)."""
+        return self._base
 
     @property
     def closed(self) -> bool:
@@ -67,15 +73,31 @@ class Link:
     def data(self, start: int, end: int | None = None) -> bytes:
         """Received bytes ``[start:end]`` (offsets count from the opening of the link)."""
         with self._cond:
-            return bytes(self._rx[start:end])
+            lo = max(start - self._base, 0)
+            return bytes(self._rx[lo:] if end is None else self._rx[lo:max(end - self._base, 0)])
 
     def byte_at(self, offset: int) -> int:
-        return self._rx[offset]
+        return self._rx[offset - self._base]
 
     def time_at(self, offset: int) -> int:
         """When the byte at ``offset`` arrived (``monotonic_ns``)."""
         i = bisect.bisect_right(self._rx_ends, offset)
         return self._rx_times[min(i, len(self._rx_times) - 1)]
+
+    def discard(self, before: int) -> None:
+        """Forget the bytes before offset ``before``: a reader has consumed them (they are in the flight log).
+
+        Offsets keep counting from the opening of the link; :meth:`data` of a forgotten range returns what is left.
+        """
+        with self._cond:
+            drop = min(before, self.size) - self._base
+            if drop <= 0:
+                return
+            del self._rx[:drop]
+            self._base += drop
+            keep = bisect.bisect_right(self._rx_ends, self._base)  # chunks that ended before the new base go
+            del self._rx_ends[:keep]
+            del self._rx_times[:keep]
 
     def wait_for_size(self, size: int, deadline_ns: int) -> bool:
         """Block until at least ``size`` bytes have been received or ``deadline_ns`` passes; True if they have.
@@ -83,7 +105,7 @@ class Link:
         Raises :class:`LinkClosed` if the link closed before.
         """
         with self._cond:
-            while len(self._rx) < size:
+            while self._base + len(self._rx) < size:
                 if self._eof:
                     raise LinkClosed(self._closed_reason())
                 remaining = deadline_ns - time.monotonic_ns()
@@ -164,7 +186,7 @@ class Link:
                     chunk += ser.read(waiting)
                 with self._cond:
                     self._rx += chunk
-                    self._rx_ends.append(len(self._rx))
+                    self._rx_ends.append(self._base + len(self._rx))
                     self._rx_times.append(t_ns)
                     self.last_rx_ns = t_ns
                     self._cond.notify_all()

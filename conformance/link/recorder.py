@@ -30,7 +30,9 @@ from typing import IO, Any
 
 from ..redact import Redactor
 
-__all__ = ["Event", "FlightRecorder", "LogError", "read_log"]
+__all__ = ["MAX_BYTES", "Event", "FlightRecorder", "LogError", "read_log"]
+
+MAX_BYTES = 64 << 20  # size of one log beyond which events are counted, not written (a module flooding the line)
 
 
 @dataclass(frozen=True)
@@ -47,8 +49,12 @@ class FlightRecorder:
     """Appends events to a ``.atlog`` file, one flushed JSON line each; thread-safe."""
 
     def __init__(self, path: str | os.PathLike[str], *, meta: dict[str, Any] | None = None,
-                 redact: Redactor | None = None) -> None:
+                 redact: Redactor | None = None, max_bytes: int = MAX_BYTES) -> None:
         self.path = Path(path)
+        self.max_bytes = max_bytes
+        self._written = 0
+        self._dropped_bytes = 0
+        self._dropped_events = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self.redactor = redact or Redactor()
@@ -77,13 +83,24 @@ class FlightRecorder:
     def record(self, event: Event) -> None:
         """Write ``event`` now (bytes: as soon as their line is whole, redacted)."""
         if event.direction == "note":
-            self._write({"t": event.t_ns, "d": "note", "n": self._redactor.text(event.note)})
+            self._write_capped({"t": event.t_ns, "d": "note", "n": self._redactor.text(event.note)}, 0)
             return
         with self._lock:
             stream = self._streams.get(event.direction)
             pieces = stream.feed(event.t_ns, event.data) if stream is not None else [(event.t_ns, event.data)]
         for t_ns, data in pieces:
-            self._write({"t": t_ns, "d": event.direction, "b": data.decode("latin-1")})
+            self._write_capped({"t": t_ns, "d": event.direction, "b": data.decode("latin-1")}, len(data))
+
+    def _write_capped(self, obj: dict[str, Any], size: int) -> None:
+        """Write ``obj`` unless the log has reached :attr:`max_bytes`; past it, count what is dropped."""
+        if self._written >= self.max_bytes:
+            if self._dropped_events == 0:
+                self._write({"t": obj["t"], "d": "note", "n": f"the log reached its cap of {self.max_bytes} bytes: "
+                             "events from here on are counted, not written"})
+            self._dropped_bytes += size
+            self._dropped_events += 1
+            return
+        self._written += self._write(obj)
 
     def note(self, text: str, t_ns: int | None = None) -> None:
         self.record(Event(t_ns if t_ns is not None else time.monotonic_ns(), "note", note=text))
@@ -91,6 +108,10 @@ class FlightRecorder:
     def close(self) -> None:
         """Write what is held back, then close the file."""
         self._flush_held()
+        if self._dropped_events:
+            self._write({"t": time.monotonic_ns(), "d": "note",
+                         "n": f"not recorded (over the cap of {self.max_bytes} bytes): {self._dropped_events} events, "
+                              f"{self._dropped_bytes} bytes of them received or sent"})
         with self._lock:
             if self._file is not None:
                 self._file.close()
@@ -100,15 +121,17 @@ class FlightRecorder:
         with self._lock:
             held = [(d, t, b) for d, stream in self._streams.items() for t, b in stream.flush()]
         for direction, t_ns, data in sorted(held, key=lambda x: x[1]):
-            self._write({"t": t_ns, "d": direction, "b": data.decode("latin-1")})
+            self._write_capped({"t": t_ns, "d": direction, "b": data.decode("latin-1")}, len(data))
 
-    def _write(self, obj: dict[str, Any]) -> None:
+    def _write(self, obj: dict[str, Any]) -> int:
+        """Write one JSON line; return its length."""
         text = json.dumps(obj, ensure_ascii=True) + "\n"
         with self._lock:
             if self._file is None:
-                return
+                return 0
             self._file.write(text)
             self._file.flush()  # line buffering already flushes; explicit so the contract does not hang on it
+        return len(text)
 
 
 class LogError(ValueError):

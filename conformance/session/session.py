@@ -17,6 +17,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from ..dialects import Dialect
+from ..errors import ModuleFlooded
 from ..link import Link
 
 __all__ = ["CTRL_Z", "ESC", "Session", "Token"]
@@ -27,6 +28,10 @@ CTRL_Z, ESC = 0x1A, 0x1B
 # for the CR LF of a result the module writes in two pieces, short beside any response time.
 UNTERMINATED_SETTLE_NS = 100_000_000
 UNTERMINATED = "final result code without its line end (V.250 frames result codes with CR LF)"
+# More lines than this with nothing sent by the host in between is a module flooding the line, not a conversation:
+# at 115200 bit/s it is about 15 s of back-to-back 30-byte URCs.
+FLOOD_LINES = 5000
+TRIM_BYTES = 1 << 20  # consumed bytes the link may drop once this many have piled up (they are in the flight log)
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,8 @@ class Session:
         self._data_echo: bytes | None = None  # the payload whose echo (AT+QISDE=1) may still come
         self._swallow_space = False  # a prompt's space that had not arrived when the prompt was cut
         self._swallow_lf = False  # the LF of a CR LF line end that had not arrived when the line was cut
+        self._lines_since_tx = 0
+        self._flood_start_ns = 0
 
     # -- sending ---------------------------------------------------------------------------------------------------
 
@@ -79,6 +86,7 @@ class Session:
         self.last_command = command
         _, end = self.link.write(data + (self.line_end if line_end is None else line_end), gap_s=gap_s,
                                  line_rate=line_rate)
+        self._lines_since_tx = 0
         self.last_tx_ns = end
         return end
 
@@ -94,6 +102,7 @@ class Session:
             self._data_echo = body or None
         _, end = self.link.write(payload, gap_s=gap_s, line_rate=line_rate)
         self.last_tx_ns = end
+        self._lines_since_tx = 0
         return end
 
     # -- receiving -------------------------------------------------------------------------------------------------
@@ -110,6 +119,7 @@ class Session:
             size = self.link.size
             token = self._cut(size)
             if token is not None:
+                self._trim()
                 return token
             if mode == "command" and self._unterminated_result(size):
                 quiet_until = self.link.time_at(size - 1) + UNTERMINATED_SETTLE_NS
@@ -140,7 +150,9 @@ class Session:
         if not self.link.wait_for_size(start + count, deadline_ns):
             return None
         self.cursor = start + count
-        return self._token("data", start, self.cursor)
+        token = self._token("data", start, self.cursor)
+        self._trim()
+        return token
 
     def take_payload(self) -> Token | None:
         """The data payload cut after the last data header line, if it is next; None otherwise."""
@@ -243,6 +255,7 @@ class Session:
                 self._echo = None  # echo is off: the response is complete without one
         self.cursor = end
         token = self._token("line", pos, end)
+        self._count_line(token)
         # A line framed CR LF (ATV1) whose LF is still on the way: the LF belongs to it, whatever the read boundaries,
         # and must not become the first byte of the data mode or prompt that may follow.
         self._swallow_lf = end == size and link.byte_at(end - 1) == CR and pos > 0 and link.byte_at(pos - 1) == LF
@@ -267,6 +280,21 @@ class Session:
         self._data_echo = None
         self.cursor = pos + len(echo)
         return self._token("echo", pos, self.cursor), True
+
+    def _count_line(self, token: Token) -> None:
+        """Fail a module that floods the line: :data:`FLOOD_LINES` lines with nothing sent by the host."""
+        if self._lines_since_tx == 0:
+            self._flood_start_ns = token.t_first_ns
+        self._lines_since_tx += 1
+        if self._lines_since_tx > FLOOD_LINES:
+            seconds = (token.t_last_ns - self._flood_start_ns) / 1e9
+            self._lines_since_tx = 0
+            raise ModuleFlooded(f"the module flooded the line: {FLOOD_LINES} lines in {seconds:.2f} s with nothing "
+                                f"sent by the host (the last: {token.text[:80]!r})")
+
+    def _trim(self) -> None:
+        if self.cursor - self.link.base > TRIM_BYTES:
+            self.link.discard(self.cursor)
 
     def _unterminated_result(self, size: int) -> bool:
         """True if the bytes not yet cut are a whole final result code with no line end after it (yet)."""
