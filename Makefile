@@ -2,7 +2,10 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-RUN    ?= $(shell date +%Y%m%d-%H%M%S)
+# Evaluated once (:=), so a run's results never split across two folders while the install runs.
+ifndef RUN
+RUN := $(shell date +%Y%m%d-%H%M%S)
+endif
 OUT    := reports/out/$(RUN)
 PYTEST_ARGS ?=
 
@@ -20,7 +23,7 @@ venv: $(VENV)/.installed
 conformance: venv
 	@mkdir -p $(OUT)
 	CONFORMANCE_RUN=$(RUN) $(PY) -m pytest cases --results-dir reports/out --run-name $(RUN) \
-		--junitxml=$(OUT)/junit.xml --alluredir=$(OUT)/allure -p no:cacheprovider -rs $(PYTEST_ARGS); \
+		--junitxml=$(OUT)/junit.xml --alluredir=$(OUT)/allure -p no:cacheprovider -rfEs $(PYTEST_ARGS); \
 		status=$$?; echo "results: $(OUT) (junit.xml, allure/, one .atlog flight log per case)"; exit $$status
 
 ## Run the project's own tests (link, session, transcript, plugin, simulator, peers)

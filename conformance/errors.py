@@ -1,4 +1,9 @@
-"""One exception hierarchy for everything that can fail a case, each carrying where in which case file it came from."""
+"""One exception hierarchy for everything that can fail a case, each carrying where in which case file it came from.
+
+What the module (or the network it talks to) did wrong is a :class:`NonConformance`, an ``AssertionError``: reports
+(pytest, JUnit XML, Allure) count it as a failed case. A case file that cannot be read is not the module's fault and
+stays a plain error (Allure: "broken").
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ __all__ = [
     "LinkClosed",
     "Location",
     "ModuleFlooded",
+    "NonConformance",
     "StepFailed",
 ]
 
@@ -38,11 +44,15 @@ class ConformanceError(Exception):
         return f"{self.location}: {self.message}" if self.location else self.message
 
 
+class NonConformance(ConformanceError, AssertionError):
+    """The module did not do what the case expects of it: a failed case, not a broken one."""
+
+
 class CaseFileError(ConformanceError):
     """A case file that cannot be read as a case: bad YAML, a schema violation, a malformed transcript line."""
 
 
-class StepFailed(ConformanceError):
+class StepFailed(NonConformance):
     """A transcript step whose expectation the module (or a peer) did not meet."""
 
     def __init__(self, message: str, location: Location | None = None, *, report: str = "") -> None:
@@ -50,13 +60,13 @@ class StepFailed(ConformanceError):
         self.report = report  # the rendered expected-vs-observed diff
 
 
-class ActionFailed(ConformanceError):
+class ActionFailed(NonConformance):
     """A peer or network action that could not be done or whose check failed (``! tcp_echo received ...``)."""
 
 
-class LinkClosed(ConformanceError):
+class LinkClosed(NonConformance):
     """The serial link closed under a case (module unplugged, simulator died)."""
 
 
-class ModuleFlooded(ConformanceError):
+class ModuleFlooded(NonConformance):
     """The module sent line after line with nothing from the host to answer (a chattering module)."""

@@ -25,7 +25,7 @@ __all__ = ["CaseItem", "ModemPool", "RunState"]
 
 # The plugin's parts with hooks of their own, registered with it (before options are parsed).
 pytest_plugins = ["conformance.plugin.options", "conformance.plugin.collect", "conformance.plugin.capabilities",
-                  "conformance.plugin.secrets"]
+                  "conformance.plugin.secrets", "conformance.plugin.ci"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
