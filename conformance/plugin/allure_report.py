@@ -37,14 +37,17 @@ def report_case(case: Case, dialect: str, records: Sequence[Record], log_path: P
     allure.dynamic.title(f"{case.title} [{dialect}]")
     allure.dynamic.label("dialect", dialect)
     allure.dynamic.parent_suite(dialect)
+    # One place in the Suites tab per case (its first source); every source is still a label to filter by.
+    first = case.sources[0]
+    allure.dynamic.suite(first.split("§")[0].strip())
+    m = _SECTION.search(first)
+    if m:
+        allure.dynamic.sub_suite(f"§{m.group(1)}")
     for source in case.sources:
-        manual = source.split("§")[0].strip()
-        allure.dynamic.label("manual", manual)
-        allure.dynamic.suite(manual)
+        allure.dynamic.label("manual", source.split("§")[0].strip())
         m = _SECTION.search(source)
         if m:
             allure.dynamic.label("section", m.group(1))
-            allure.dynamic.sub_suite(f"§{m.group(1)}")
     for tag in case.tags:
         allure.dynamic.tag(tag)
     if case.note:

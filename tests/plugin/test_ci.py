@@ -103,3 +103,18 @@ def test_sigterm_ends_the_run_with_its_results_written(tmp_path: Path, module: R
     assert [c.get("name") for c in cases] == ["waits_long_for_an_answer_that_never_comes[bg96]"]
     assert "stopped by SIGTERM" in cases[0].find("failure").get("message")
     assert (out / "r1").is_dir()
+
+
+def test_allure_lists_a_case_under_one_suite_whatever_it_cites(pytester: pytest.Pytester, module: Responder) -> None:
+    _project(pytester.path, contexts=PASSING.replace(
+        "source: BG96 TCP/IP AT Commands Manual V1.0 §3.1.2",
+        "source:\n      - BG96 TCP/IP AT Commands Manual V1.0 §3.1.2\n"
+        "      - BG96 TCP/IP AT Commands Manual V1.0 §2.1.2\n      - BG96 TCP/IP AT Commands Manual V1.0 §4"))
+    out = pytester.path / "out"
+    pytester.runpytest(f"--modem={module.path}", "--dialect", "bg96", "--results-dir", str(out),
+                       f"--alluredir={out / 'allure'}").assert_outcomes(passed=1)
+    (result,) = [json.loads(p.read_text()) for p in (out / "allure").glob("*-result.json")]
+    labels = [(label["name"], label["value"]) for label in result["labels"]]
+    assert [v for n, v in labels if n in ("parentSuite", "suite", "subSuite")] == [
+        "bg96", "BG96 TCP/IP AT Commands Manual V1.0", "§3.1.2"]
+    assert sorted(v for n, v in labels if n == "section") == ["2.1.2", "3.1.2", "4"]
