@@ -45,12 +45,16 @@ class Token:
     t_first_ns: int
     t_last_ns: int
     deviation: str = ""  # how the module's framing departs from V.250 here (the token was still read), for reports
+    text_length: int | None = None  # a URC with its data inline: its text is raw[:text_length] (the data may end
+    # in CR or LF bytes of its own)
 
     @property
     def text(self) -> str:
         """The token as text: a line without its terminator, the prompt as ``>``, data as latin-1."""
         if self.kind == "prompt":
             return ">"
+        if self.text_length is not None:
+            return self.raw[:self.text_length].decode("latin-1")
         return self.raw.rstrip(b"\r\n").decode("latin-1") if self.kind in ("line", "echo") else self.raw.decode(
             "latin-1")
 
@@ -74,6 +78,7 @@ class Session:
         self._swallow_lf = False  # the LF of a CR LF line end that had not arrived when the line was cut
         self._lines_since_tx = 0
         self._flood_start_ns = 0
+        self._inline = any(h.inline for h in dialect.data_headers)  # URCs with their data on the line itself
 
     # -- sending ---------------------------------------------------------------------------------------------------
 
@@ -222,6 +227,10 @@ class Session:
                 self._swallow_space = True
             self.cursor = end
             return self._token("prompt", pos, end)
+        if self._inline:
+            framed = self._cut_inline(pos, size)
+            if framed is not None:
+                return framed or None
         end = self._line_end(pos, size)
         if end is None:
             return None
@@ -295,6 +304,26 @@ class Session:
     def _trim(self) -> None:
         if self.cursor - self.link.base > TRIM_BYTES:
             self.link.discard(self.cursor)
+
+    def _cut_inline(self, pos: int, size: int) -> Token | bool | None:
+        """A URC carrying its data inline at ``pos`` (BC660K ``+QIURC: "recv",0,5,"12345"``, M95 ``IPD5TCP:12345``),
+        framed by its length, so the data may hold any byte. The token, False to wait for more, None if none is here.
+        """
+        frame = self.dialect.inline_frame(self.link.data(pos, size))
+        if frame is None:
+            return None
+        if frame.end is None:
+            return False
+        end = pos + frame.end
+        text_end = frame.end
+        while text_end > frame.payload_end and self.link.byte_at(pos + text_end - 1) in (CR, LF):
+            text_end -= 1
+        self.cursor = end
+        token = self._token("line", pos, end)
+        token = Token(token.kind, token.raw, token.start, token.end, token.t_first_ns, token.t_last_ns,
+                      text_length=text_end)
+        self._count_line(token)
+        return token
 
     def _unterminated_result(self, size: int) -> bool:
         """True if the bytes not yet cut are a whole final result code with no line end after it (yet)."""

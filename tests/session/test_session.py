@@ -214,3 +214,40 @@ def test_every_split_around_a_prompt_parses_the_same(cuts: set[int]) -> None:
             assert [(t.kind, t.text) for t in tokens] == PROMPT_EXPECTED
     finally:
         responder.close()
+
+
+# -- URCs with their data inline (BC660K "recv", M95 IPD) ------------------------------------------------------------
+
+INLINE_STREAM = (b'\r\n+QIURC: "recv",0,6,"ab\r\ncd"\r\n'  # text with a CR LF of its own
+                 b'\r\n+QIURC: "recv",1,2,"0D0A"\r\n'  # hex: two digits a byte
+                 b'\r\n+QIURC: "recv",2,4,"10.0.0.1",5000,"t\x00\xff\x22"\r\n'  # UDP SERVICE, with the sender
+                 b"\r\nOK\r\n")
+INLINE_EXPECTED = [("line", '+QIURC: "recv",0,6,"ab\r\ncd"'), ("line", '+QIURC: "recv",1,2,"0D0A"'),
+                   ("line", '+QIURC: "recv",2,4,"10.0.0.1",5000,"t\x00\xff\x22"'), ("line", "OK")]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cuts=st.sets(st.integers(min_value=1, max_value=len(INLINE_STREAM) - 1), max_size=10))
+def test_every_split_of_inline_data_urcs_frames_them_by_their_length(cuts: set[int]) -> None:
+    responder = Responder(echo=False)
+    try:
+        with Link.open(responder.path) as link:
+            session = Session(link, dialects.get("bc660k"))
+            tokens: list[Token] = []
+            for chunk in _split_writes(INLINE_STREAM, cuts):
+                before = link.size
+                responder.write(chunk)
+                assert link.wait_for_size(before + len(chunk), _soon())
+                while (tok := session.next_token(time.monotonic_ns())) is not None:
+                    tokens.append(tok)
+            assert [(t.kind, t.text) for t in tokens] == INLINE_EXPECTED
+            assert all(session.dialect.is_unsolicited(t.text) for t in tokens[:3])
+    finally:
+        responder.close()
+
+
+def test_an_ipd_header_frames_data_with_no_line_end_after_it(responder: Responder, link: Link) -> None:
+    session = Session(link, dialects.get("m95"))
+    responder.write(b"\r\nIPD5TCP:he\r\nl", b"\r\nOK\r\n")
+    got = [session.next_token(_soon()) for _ in range(2)]
+    assert [(t.kind, t.text) for t in got if t] == [("line", "IPD5TCP:he\r\nl"), ("line", "OK")]
