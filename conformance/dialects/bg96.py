@@ -127,7 +127,15 @@ BG96 = register(
             max_sequence_s=1.0,  # "+++" input within 1 s
             source=_src("1.2"),
         ),
-        identify=(r"BG96.*",),
+        # ATI's model line (or AT+GMM's answer). ASSUMPTION: the BG96 family's other modules (BG95, BG77, BG600L,
+        # EC21/EC25, EG21/EG25, EC200x, UC200T, RM5xx) speak the same TCP/IP AT commands (their TCP/IP application
+        # notes share this manual's command set); they are held to this manual, with a warning (manual_models).
+        identify=(r"BG96.*", r"BG95.*", r"BG77.*", r"BG600L.*", r"E[CG]2[015].*", r"EC200[A-Z].*", r"UC200T.*",
+                  r"RM5\d\d[A-Z]?.*"),
+        manual_models=(r"BG96.*",),
+        # ASSUMPTION, BG96 AT Commands Manual (not the TCP/IP one): RDY when the UART is ready, then the SIM and SMS
+        # indications, and APP RDY when the application takes commands.
+        startup_lines=("RDY", "APP RDY"),
         data_mode_results=(r"CONNECT(?: \d+)?",),  # §2.1.4, §2.1.10, §1.2 item 5
         secrets=(
             # §2.1.1: the password of AT+QICSGP=<id>,<type>,"<apn>","<user>","<password>" and of its query response

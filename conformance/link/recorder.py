@@ -93,14 +93,21 @@ class FlightRecorder:
 
     def _write_capped(self, obj: dict[str, Any], size: int) -> None:
         """Write ``obj`` unless the log has reached :attr:`max_bytes`; past it, count what is dropped."""
-        if self._written >= self.max_bytes:
-            if self._dropped_events == 0:
-                self._write({"t": obj["t"], "d": "note", "n": f"the log reached its cap of {self.max_bytes} bytes: "
-                             "events from here on are counted, not written"})
-            self._dropped_bytes += size
-            self._dropped_events += 1
-            return
-        self._written += self._write(obj)
+        with self._lock:  # the reader thread and the caller's both write: the count must see every line
+            room = self.max_bytes - self._written
+            if room <= 0:
+                if self._dropped_events == 0:
+                    self._write_locked({"t": obj["t"], "d": "note", "n": f"the log reached its cap of "
+                                        f"{self.max_bytes} bytes: events from here on are counted, not written"})
+                self._dropped_bytes += size
+                self._dropped_events += 1
+                return
+            if "b" in obj and 2 * len(obj["b"]) > room:  # a big read at the edge: what fits (JSON escapes double)
+                kept = obj["b"][: room // 2]
+                self._dropped_bytes += size - len(kept)
+                self._dropped_events += 1
+                obj = {**obj, "b": kept}
+            self._written += self._write_locked(obj)
 
     def note(self, text: str, t_ns: int | None = None) -> None:
         self.record(Event(t_ns if t_ns is not None else time.monotonic_ns(), "note", note=text))
@@ -125,12 +132,15 @@ class FlightRecorder:
 
     def _write(self, obj: dict[str, Any]) -> int:
         """Write one JSON line; return its length."""
-        text = json.dumps(obj, ensure_ascii=True) + "\n"
         with self._lock:
-            if self._file is None:
-                return 0
-            self._file.write(text)
-            self._file.flush()  # line buffering already flushes; explicit so the contract does not hang on it
+            return self._write_locked(obj)
+
+    def _write_locked(self, obj: dict[str, Any]) -> int:
+        if self._file is None:
+            return 0
+        text = json.dumps(obj, ensure_ascii=True) + "\n"
+        self._file.write(text)
+        self._file.flush()  # line buffering already flushes; explicit so the contract does not hang on it
         return len(text)
 
 
