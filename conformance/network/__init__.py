@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .faults import FAULT_KINDS, CommandFaults, Endpoint, Fault, FaultBackend, NetTarget, NftFaults, endpoints_of
 from .namespaces import PREFIX, NetnsError, cleanup_leftovers, in_netns, list_netns, socket_in
+from .requirements import fault_problems, may_admin_network, missing_program, namespace_problems
 from .topology import DEFAULT_PLAN, AddressPlan, Topology, teardown_all
 
 __all__ = [
@@ -21,8 +22,12 @@ __all__ = [
     "Topology",
     "cleanup_leftovers",
     "endpoints_of",
+    "fault_problems",
     "in_netns",
     "list_netns",
+    "may_admin_network",
+    "missing_program",
+    "namespace_problems",
     "socket_in",
     "teardown_all",
 ]

@@ -7,8 +7,9 @@ Each capability fixture (function scope) returns a target object for transcript 
 
 Where the peers run (see ``docs/peers.md``):
 
-- simulated module, and the run may create network namespaces: the simulator runs in a namespace of its own, the
-  peers in a second one, joined by a veth pair (:mod:`conformance.network.topology`); all faults available;
+- simulated module, and the run may create network namespaces (privilege and the ``ip`` program): the simulator runs
+  in a namespace of its own, the peers in a second one, joined by a veth pair (:mod:`conformance.network.topology`);
+  faults available when the ``nft`` program is there too;
 - simulated module otherwise: everything on 127.0.0.1; no faults;
 - real module: peers on this host (``--peer-bind``/``--peer-advertise``) or on another host (``--peer-remote``);
   faults only through ``--fault-cmd``.
@@ -17,7 +18,6 @@ Where the peers run (see ``docs/peers.md``):
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +26,14 @@ import pytest
 
 from conformance.network.faults import CommandFaults, FaultBackend, NetTarget, NftFaults
 from conformance.network.namespaces import NetnsError
+from conformance.network.requirements import (
+    NFT,
+    NO_PRIVILEGE,
+    fault_problems,
+    may_admin_network,
+    missing_program,
+    namespace_problems,
+)
 from conformance.network.topology import DEFAULT_PLAN, Topology
 from conformance.peers.factory import PEER_CAPABILITIES, PeerSite, start_peer
 from conformance.peers.remote import RemoteError, RemotePeers, load_token
@@ -38,14 +46,14 @@ __all__ = [
     "Bench",
     "Network",
     "build_network",
+    "may_admin_network",
     "pytest_addoption",
 ]
 
 log = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
-CAP_NET_ADMIN = 12  # <linux/capability.h>
-NO_NETNS = "needs root or CAP_NET_ADMIN to create a network namespace"
+NO_NETNS = NO_PRIVILEGE  # the reason when the privilege alone is missing
 
 PEER_CAPABILITY_NAMES = tuple(PEER_CAPABILITIES)
 FAULT_CAPABILITIES: dict[str, str] = {
@@ -122,10 +130,18 @@ class Network:
     _nft: NftFaults | None = field(default=None, repr=False)
 
     def fault_backend(self) -> NftFaults | None:
-        """The nft backend of the suite's own network, created on first use (None outside namespaces)."""
-        if self._nft is None and self.topology is not None:
+        """The nft backend of the suite's own network, created on first use.
+
+        None outside namespaces, without the nft program, or when nft cannot make the table here (a kernel without
+        nf_tables): ``fault_reason`` then says why, and the fault capabilities skip with it.
+        """
+        if self._nft is None and self.topology is not None and not self.fault_reason:
             t = self.topology
-            self._nft = NftFaults(t.peer_netns, t.peer_if, t.nft_table)
+            try:
+                self._nft = NftFaults(t.peer_netns, t.peer_if, t.nft_table)
+            except NetnsError as exc:
+                self.fault_reason = f"nft cannot make rules in the peers' namespace ({exc})"
+                log.warning("no network faults: %s", self.fault_reason)
         return self._nft
 
     def close(self) -> None:
@@ -135,18 +151,6 @@ class Network:
             self._nft = None
         if self.topology is not None:
             self.topology.down()
-
-
-def may_admin_network() -> bool:
-    """Whether this process has CAP_NET_ADMIN in its effective set (root has, unless its capabilities were dropped)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("CapEff:"):
-                    return bool(int(line.split()[1], 16) >> CAP_NET_ADMIN & 1)
-    except OSError:
-        return os.geteuid() == 0
-    return False
 
 
 def _module_is_simulated(config: pytest.Config) -> bool:
@@ -173,18 +177,22 @@ def build_network(config: pytest.Config) -> Network:
     if _option(config, "peer_netns") == "off":
         why = "network namespaces are off (--peer-netns=off)"
         return Network(None, LOOPBACK, LOOPBACK, admin, why, fault_reason=why)
-    if not admin:
-        return Network(None, LOOPBACK, LOOPBACK, False, NO_NETNS, fault_reason=NO_NETNS)
+    problems = namespace_problems(privileged=admin)
+    if problems:  # each missing piece (privilege, ip, nft) is named, so one look tells everything to fix
+        return Network(None, LOOPBACK, LOOPBACK, False, "; ".join(problems),
+                       fault_reason="; ".join(fault_problems(privileged=admin)))
     topology = Topology(DEFAULT_PLAN)
     try:
         topology.up()
     except NetnsError as exc:
-        why = f"{NO_NETNS} ({exc})"
+        why = f"could not create a network namespace here ({exc})"
         log.warning("no network namespaces: %s", exc)
-        return Network(None, LOOPBACK, LOOPBACK, False, why, fault_reason=why)
+        return Network(None, LOOPBACK, LOOPBACK, False, why,
+                       fault_reason="; ".join([why, *fault_problems(privileged=admin)]))
     plan = topology.plan
     return Network(topology.module_netns, plan.module_ip, plan.peer_ip, True, "", mode="netns",
-                   peer_netns=topology.peer_netns, peer_bind=plan.peer_ip, topology=topology)
+                   peer_netns=topology.peer_netns, peer_bind=plan.peer_ip, topology=topology,
+                   fault_reason=missing_program(NFT) or "")
 
 
 # -------------------------------------------------------------------------------------------------------- bench
@@ -210,7 +218,7 @@ class Bench:
         if capability in PEER_CAPABILITIES:
             return self.network.reason if self.network.mode == "unreachable" else None
         if capability in FAULT_CAPABILITIES or capability == "net":
-            if self._fault_cmd or self.network.topology is not None:
+            if self._fault_cmd or self.network.fault_backend() is not None:
                 return None
             return self.network.fault_reason or "no way to make network faults here"
         return f"no peer or fault is called so (known: {', '.join(CAPABILITIES)})"

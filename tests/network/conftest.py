@@ -1,4 +1,9 @@
-"""Fixtures for the network tests: one topology (two namespaces, a veth pair) shared by a module's tests."""
+"""Fixtures for the network tests: one topology (two namespaces, a veth pair) shared by a module's tests.
+
+A test that needs the namespaces skips, naming what is missing, where the privilege or the ``ip`` program is missing
+(``topology``); a test that needs fault rules skips likewise without the ``nft`` program (``net``). The other tests
+still run.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from conformance.network import NetTarget, NftFaults, Topology, socket_in
+from conformance.network.requirements import NFT, missing_program, namespace_problems
 from conformance.peers import Peer, PeerSite, start_peer
 
 SIOCOUTQ = 0x5411  # <linux/sockios.h>: bytes sent and not yet acknowledged
@@ -21,8 +27,24 @@ def unacked(sock: socket.socket) -> int:
     return struct.unpack("i", fcntl.ioctl(sock.fileno(), SIOCOUTQ, b"\0" * 4))[0]
 
 
+def skip_without_namespaces() -> None:
+    """Skip the test with every reason the suite cannot build its namespaces here."""
+    problems = namespace_problems()
+    if problems:
+        pytest.skip(f"network namespaces: {'; '.join(problems)}")
+
+
+def skip_without_nft() -> None:
+    """Skip the test when the nft program is missing, naming the package that brings it."""
+    skip_without_namespaces()
+    why = missing_program(NFT)
+    if why:
+        pytest.skip(f"network faults: {why}")
+
+
 @pytest.fixture(scope="module")
 def topology() -> Iterator[Topology]:
+    skip_without_namespaces()
     with Topology() as the_topology:
         yield the_topology
 
@@ -48,6 +70,7 @@ def peer(topology: Topology) -> Iterator[Callable[[str], Peer]]:
 
 @pytest.fixture
 def net(topology: Topology) -> Iterator[NetTarget]:
+    skip_without_nft()
     faults = NftFaults(topology.peer_netns, topology.peer_if, topology.nft_table)
     target = NetTarget(faults, peer_host=topology.plan.peer_ip)
     yield target
@@ -81,6 +104,12 @@ def act(target: object, verb: str, *args: object, within: float = 2.0, context: 
 def act_fixture() -> Callable[..., str | None]:
     """``act(target, verb, *args, within=2.0, context=None)``."""
     return act
+
+
+@pytest.fixture(name="needs_nft")
+def needs_nft_fixture() -> None:
+    """Request it to skip a test (with the reason) where the nft program is missing."""
+    skip_without_nft()
 
 
 @pytest.fixture(name="unacked")

@@ -11,9 +11,8 @@ import pytest
 
 from conformance.errors import ActionFailed
 from conformance.network.namespaces import run
-from conformance.plugin.capabilities import NO_NETNS, may_admin_network
 
-pytestmark = [pytest.mark.root, pytest.mark.skipif(not may_admin_network(), reason=f"network namespaces: {NO_NETNS}")]
+pytestmark = [pytest.mark.root]  # every test here takes the `net` fixture, which skips with the reason when it can't
 
 
 def wait_until(predicate, seconds: float) -> bool:

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from conformance.network import Topology, cleanup_leftovers, in_netns, list_netns
+from conformance.network import NftFaults, Topology, cleanup_leftovers, in_netns, list_netns
 from conformance.network.namespaces import NETNS_ETC, netns_name, run
-from conformance.plugin.capabilities import NO_NETNS, may_admin_network
+from conformance.network.requirements import namespace_problems
 
-pytestmark = [pytest.mark.root, pytest.mark.skipif(not may_admin_network(), reason=f"network namespaces: {NO_NETNS}")]
+_NO_NETNS = "; ".join(namespace_problems())
+pytestmark = [pytest.mark.root, pytest.mark.skipif(bool(_NO_NETNS), reason=f"network namespaces: {_NO_NETNS}")]
 
 REPO = Path(__file__).parents[2]
 
@@ -26,8 +27,7 @@ def ours(pid: int) -> list[str]:
     return [name for name in list_netns() if name.startswith(f"cfn-{pid}-")]
 
 
-def test_up_and_down_leave_no_namespace_rule_or_file_behind() -> None:
-    ruleset_before = run(["nft", "list", "ruleset"])
+def test_up_and_down_leave_no_namespace_or_file_behind() -> None:
     topology = Topology().up()
     assert {topology.module_netns, topology.peer_netns} <= set(list_netns())
     assert (NETNS_ETC / topology.module_netns / "resolv.conf").exists()
@@ -35,6 +35,17 @@ def test_up_and_down_leave_no_namespace_rule_or_file_behind() -> None:
     topology.down()  # twice is fine
     assert not {topology.module_netns, topology.peer_netns} & set(list_netns())
     assert not (NETNS_ETC / topology.module_netns).exists()
+
+
+def test_fault_rules_live_in_the_peers_namespace_and_go_with_it(needs_nft: None) -> None:
+    ruleset_before = run(["nft", "list", "ruleset"])
+    topology = Topology().up()
+    try:
+        NftFaults(topology.peer_netns, topology.peer_if, topology.nft_table)
+        assert topology.nft_table in run(["nft", "list", "tables"], netns=topology.peer_netns)
+        assert run(["nft", "list", "ruleset"]) == ruleset_before  # the host's ruleset is never touched
+    finally:
+        topology.down()
     assert run(["nft", "list", "ruleset"]) == ruleset_before
 
 

@@ -3,6 +3,8 @@ skipped with the reason when the bench lacks them, and driven remotely or throug
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -12,10 +14,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from conformance.network import list_netns, socket_in
+from conformance.network import NetnsError, list_netns, requirements, socket_in
 from conformance.peers import PeerServer
 from conformance.plugin import capabilities
 from conformance.plugin.capabilities import CAPABILITIES, NO_NETNS, Bench, build_network
+
+NEEDS_NFT = "needs the nft program to make network faults (Debian package nftables: apt-get install nftables)"
+NEEDS_IP = "needs the ip program to create network namespaces (Debian package iproute2: apt-get install iproute2)"
+_NO_NETNS = "; ".join(requirements.namespace_problems())
 
 TOKEN = b"a token of at least sixteen bytes"
 _left_open: list[socket.socket] = []
@@ -97,8 +103,15 @@ def fake_config(**options: object) -> SimpleNamespace:
     return SimpleNamespace(getoption=lambda name, default=None: options.get(name, default))
 
 
+def only_programs(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
+    """Make the suite see exactly these programs (on PATH, and none installed elsewhere)."""
+    monkeypatch.setattr(requirements, "find_program", lambda name: f"/usr/sbin/{name}" if name in names else None)
+    monkeypatch.setattr(requirements, "SBIN_DIRS", ())
+
+
 def test_without_privilege_faults_skip_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(capabilities, "may_admin_network", lambda: False)
+    only_programs(monkeypatch, "ip", "nft")
     network = build_network(fake_config())
     assert (network.module_netns, network.privileged, network.peer_host) == (None, False, "127.0.0.1")
     bench = Bench(fake_config(bench_lacks=["dial_in,udp_sender"]), network)
@@ -108,6 +121,45 @@ def test_without_privilege_faults_skip_with_the_reason(monkeypatch: pytest.Monke
     assert bench.missing("teleport").startswith("no peer or fault is called so")
 
 
+def test_each_missing_piece_is_named_with_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(capabilities, "may_admin_network", lambda: False)
+    only_programs(monkeypatch, "ip")
+    bench = Bench(fake_config(), build_network(fake_config()))
+    assert bench.missing("net_blackhole") == f"{NO_NETNS}; {NEEDS_NFT}"
+    monkeypatch.setattr(capabilities, "may_admin_network", lambda: True)
+    only_programs(monkeypatch)  # root, but neither program: peers on 127.0.0.1, faults skip naming both packages
+    network = build_network(fake_config())
+    bench = Bench(fake_config(), network)
+    assert (network.mode, network.reason) == ("loopback", NEEDS_IP)
+    assert bench.missing("tcp_echo") is None
+    assert bench.missing("net_reset") == f"{NEEDS_IP}; {NEEDS_NFT}"
+
+
+def test_a_program_off_path_is_named_with_its_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    only_programs(monkeypatch, "ip")
+    (tmp_path / "nft").write_text("#!/bin/sh\n")
+    (tmp_path / "nft").chmod(0o755)
+    monkeypatch.setattr(requirements, "SBIN_DIRS", (str(tmp_path),))
+    assert requirements.missing_program(requirements.NFT) == (
+        f"needs the nft program to make network faults: {tmp_path}/nft is installed but {tmp_path} is not on PATH "
+        "(add it to PATH)")
+
+
+def test_nft_that_cannot_make_its_table_skips_faults_with_its_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a kernel without nf_tables cannot exist on this machine: the failure nft reports there is stood in for
+    def no_nf_tables(*args: object) -> None:
+        raise NetnsError("ip netns exec cfn-1-0-peers nft -f -: Error: Could not process rule: Not supported")
+
+    monkeypatch.setattr(capabilities, "NftFaults", no_nf_tables)
+    topology = SimpleNamespace(peer_netns="cfn-1-0-peers", peer_if="cfn1-0p", nft_table="cfn_1_0", down=lambda: None)
+    network = capabilities.Network("cfn-1-0-module", "10.213.0.2", "10.213.0.1", True, "", mode="netns",
+                                   topology=topology)  # type: ignore[arg-type]
+    bench = Bench(fake_config(), network)
+    assert bench.missing("net_oneway") == ("nft cannot make rules in the peers' namespace (ip netns exec "
+                                           "cfn-1-0-peers nft -f -: Error: Could not process rule: Not supported)")
+    assert bench.missing("tcp_echo") is None
+
+
 def test_a_real_module_without_peer_options_gets_no_peers() -> None:
     network = build_network(fake_config(modem="/dev/ttyUSB2"))
     bench = Bench(fake_config(modem="/dev/ttyUSB2"), network)
@@ -115,13 +167,25 @@ def test_a_real_module_without_peer_options_gets_no_peers() -> None:
     assert "--fault-cmd" in bench.missing("net_refuse")
 
 
-def run_pytest(tmp_path: Path, test_source: str, *options: str) -> subprocess.CompletedProcess[str]:
+def run_pytest(tmp_path: Path, test_source: str, *options: str,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run a test file in a fresh pytest with only this plugin (not the core plugin)."""
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
     (tmp_path / "test_inner.py").write_text(textwrap.dedent(test_source))
     argv = [sys.executable, "-m", "pytest", "-p", "no:conformance", "-p", "no:cacheprovider", "-p",
             "conformance.plugin.capabilities", "-rs", "-q", str(tmp_path / "test_inner.py"), *options]
-    return subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, timeout=60, check=False)
+    return subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, timeout=60, check=False, env=env)
+
+
+def path_without_nft(tmp_path: Path) -> str:
+    """A PATH on which ``ip`` is found and ``nft`` is not, as on a machine without the nftables package."""
+    own = tmp_path / "bin"
+    own.mkdir()
+    ip = shutil.which("ip")
+    assert ip is not None
+    (own / "ip").symlink_to(ip)
+    kept = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d and not os.path.exists(os.path.join(d, "nft"))]
+    return os.pathsep.join([str(own), *kept])
 
 
 def test_a_case_whose_needs_are_not_met_is_skipped_with_the_capability(tmp_path: Path) -> None:
@@ -167,16 +231,49 @@ def test_remote_peers_and_the_fault_hook_through_the_options(tmp_path: Path) -> 
                                               "restore"]
 
 
-@pytest.mark.skipif(not capabilities.may_admin_network(), reason=f"network namespaces: {NO_NETNS}")
-def test_namespaces_go_when_the_run_ends_even_after_a_failure(tmp_path: Path) -> None:
+@pytest.mark.skipif(bool(_NO_NETNS), reason=f"network namespaces: {_NO_NETNS}")
+def test_without_nft_fault_cases_skip_naming_the_package_and_the_rest_run(tmp_path: Path) -> None:
+    # nft off PATH, and not in the sbin folders either, as on a machine without the package
+    (tmp_path / "conftest.py").write_text("from conformance.network import requirements\n"
+                                          "requirements.SBIN_DIRS = ()\n")
     done = run_pytest(tmp_path, """
-        import os
+        def test_needs_a_fault(net_blackhole):
+            pass
 
-        def test_fails_with_a_fault_in_place(network, net_blackhole, tcp_sink):
-            print("OWNER", os.getpid())
-            net_blackhole.perform("blackhole", ["tcp_sink"], deadline=0, context={"tcp_sink": tcp_sink})
-            assert False, "on purpose"
-        """, "-s")
+        def test_needs_a_peer_in_the_namespaces(network, tcp_sink):
+            assert network.mode == "netns" and tcp_sink.host == "10.213.0.1"
+        """, env={**os.environ, "PATH": path_without_nft(tmp_path)})
+    assert "1 passed, 1 skipped" in done.stdout, done.stdout + done.stderr
+    assert f"net_blackhole: {NEEDS_NFT}" in done.stdout
+
+
+FAILS_WITH_A_FAULT = """
+    import os
+
+    def test_fails(network, net_blackhole, tcp_sink):
+        print("OWNER", os.getpid())
+        net_blackhole.perform("blackhole", ["tcp_sink"], deadline=0, context={"tcp_sink": tcp_sink})
+        assert False, "on purpose"
+    """
+FAILS_IN_THE_NAMESPACES = """
+    import os
+
+    def test_fails(network, tcp_sink):
+        print("OWNER", os.getpid())
+        assert network.mode == "netns"
+        assert False, "on purpose"
+    """
+
+
+@pytest.mark.skipif(bool(_NO_NETNS), reason=f"network namespaces: {_NO_NETNS}")
+@pytest.mark.parametrize("source", [
+    pytest.param(FAILS_IN_THE_NAMESPACES, id="peers"),
+    pytest.param(FAILS_WITH_A_FAULT, id="fault", marks=pytest.mark.skipif(
+        bool(requirements.missing_program(requirements.NFT)),
+        reason=f"network faults: {requirements.missing_program(requirements.NFT)}")),
+])
+def test_namespaces_go_when_the_run_ends_even_after_a_failure(tmp_path: Path, source: str) -> None:
+    done = run_pytest(tmp_path, source, "-s")
     assert "1 failed" in done.stdout, done.stdout + done.stderr
     owner = done.stdout.split("OWNER ")[1].split()[0]
     assert not [name for name in list_netns() if name.startswith(f"cfn-{owner}-")]
