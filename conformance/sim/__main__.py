@@ -20,7 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dialect", help="the module family to simulate, e.g. bg96")
     parser.add_argument("--control", help="path of the control socket (default: in a new temporary directory)")
     parser.add_argument("--config", default="{}", help="JSON object of initial settings (see docs/simulator.md)")
-    parser.add_argument("--watch-stdin", action="store_true", help="stop when stdin reaches end of file")
+    parser.add_argument("--watch-stdin", action="store_true",
+                        help="stop on a line 'stop' on stdin; at end of file without one, the launcher is gone")
+    parser.add_argument("--workdir", help="the launcher's folder for this simulator: removed here if the launcher dies")
     args = parser.parse_args(argv)
     try:
         config = json.loads(args.config)
@@ -36,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         own_dir = tempfile.mkdtemp(prefix="conformance-sim-")
         control = os.path.join(own_dir, "control.sock")
     try:
-        return serve(args.dialect, control, config, watch_stdin=args.watch_stdin)
+        return serve(args.dialect, control, config, watch_stdin=args.watch_stdin, workdir=args.workdir)
     except (KeyError, ValueError) as e:
         print(f"conformance.sim: {e}", file=sys.stderr)
         return 2

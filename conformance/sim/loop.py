@@ -18,20 +18,106 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Loop", "Timer", "log", "log_exception"]
+__all__ = ["Loop", "Timer", "log", "log_exception", "log_summary"]
 
 Callback = Callable[[], Any]
 
 
-def log(message: str) -> None:
-    """One line to stderr, with a monotonic timestamp (the launcher sends stderr to the simulator's log file)."""
-    sys.stderr.write(f"[sim {time.monotonic():.6f}] {message}\n")
-    sys.stderr.flush()
+MAX_LINE_CHARS = 4000  # a longer message is cut, saying how much was left out
+MAX_KEYED_CHARS = 300  # ... and a message of a kind a host can repeat at will (a repr of garbage) sooner
+KEY_BURST = 50  # lines of one kind shown per window before the rest are only counted
+KEY_WINDOW_S = 1.0
+MAX_LOG_BYTES = 32 << 20  # after this much, only the final summary is written
+
+
+class _LogLimiter:
+    """Keeps the log bounded: repeated events of one kind are counted and summarised, and the total has a cap.
+
+    A fuzzer or a flooding host can make the same event happen thousands of times a second; the log says how many
+    were left out instead of growing without bound.
+    """
+
+    def __init__(self) -> None:
+        self.written = 0
+        self.capped = 0  # lines not written because the total cap was reached
+        self._shown: dict[str, int] = {}  # key -> lines shown in the current window
+        self._hidden: dict[str, int] = {}  # key -> lines counted, not shown, in the current window
+        self._window_start: dict[str, float] = {}
+        self._loop: Loop | None = None
+
+    def attach(self, loop: Loop) -> None:
+        self._loop = loop
+
+    def write(self, message: str, key: str | None) -> None:
+        now = time.monotonic()
+        if key is not None:
+            start = self._window_start.get(key)
+            if start is None or now - start >= KEY_WINDOW_S:
+                self._close_window(key)
+                self._window_start[key] = now
+            shown = self._shown.get(key, 0)
+            if shown >= KEY_BURST:
+                hidden = self._hidden.get(key, 0)
+                if hidden == 0:
+                    self._emit(f"{key}: more than {KEY_BURST} in {KEY_WINDOW_S:g} s; the rest are counted, not shown")
+                    if self._loop is not None:
+                        self._loop.call_later(KEY_WINDOW_S, lambda: self._close_window(key))
+                self._hidden[key] = hidden + 1
+                return
+            self._shown[key] = shown + 1
+        limit = MAX_LINE_CHARS if key is None or key == "exception" else MAX_KEYED_CHARS
+        if len(message) > limit:
+            message = f"{message[:limit]}... ({len(message) - limit} more characters not shown)"
+        self._emit(message)
+
+    def summarise(self) -> None:
+        """Write what is still only counted (the process is ending)."""
+        for key in list(self._hidden):
+            self._close_window(key)
+        if self.capped:
+            capped, self.capped = self.capped, 0
+            self._emit(f"log size limit reached: {capped} lines not shown", force=True)
+
+    def _close_window(self, key: str) -> None:
+        hidden = self._hidden.pop(key, 0)
+        self._shown.pop(key, None)
+        self._window_start.pop(key, None)
+        if hidden:
+            self._emit(f"{key}: {hidden} more not shown")
+
+    def _emit(self, message: str, *, force: bool = False) -> None:
+        line = f"[sim {time.monotonic():.6f}] {message}\n"
+        if self.written + len(line) > MAX_LOG_BYTES and not force:
+            if self.capped == 0:
+                sys.stderr.write(f"[sim {time.monotonic():.6f}] log size limit ({MAX_LOG_BYTES} bytes) reached; "
+                                 "further lines are counted, not shown\n")
+            self.capped += 1
+            return
+        self.written += len(line)
+        sys.stderr.write(line)
+        sys.stderr.flush()
+
+
+_limiter = _LogLimiter()
+
+
+def log(message: str, *, key: str | None = None) -> None:
+    """One line to stderr, with a monotonic timestamp (the launcher sends stderr to the simulator's log file).
+
+    ``key`` names the kind of event for events a host can repeat at will (an unknown command, a dropped packet):
+    past a burst per second they are counted and summarised rather than written one by one.
+    """
+    _limiter.write(message, key)
+
+
+def log_summary() -> None:
+    """Write the counts of events not shown (call once when the process ends)."""
+    _limiter.summarise()
 
 
 def log_exception(context: str) -> None:
     """Log the exception being handled, with its traceback."""
-    log(f"{context}: exception\n{traceback.format_exc()}")
+    log(f"{context}: exception\n{traceback.format_exc()}", key="exception")
 
 
 class Timer:
@@ -69,6 +155,7 @@ class Loop:
         self._watches: dict[int, _Watch] = {}
         self._stopping = False
         self.after_dispatch: list[Callback] = []  # run after every loop iteration (interest recomputation)
+        _limiter.attach(self)
 
     # -- scheduling ---------------------------------------------------------------------------------------------
 

@@ -17,7 +17,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import weakref
 from pathlib import Path
@@ -27,6 +26,8 @@ from urllib.parse import parse_qsl, urlsplit
 import serial
 
 from conformance.link.ports import OpenedPort
+
+from . import workdir as workdir_module
 
 __all__ = ["SimError", "SimLines", "SimProcess", "cli_main", "launch", "open_sim_url", "parse_sim_url"]
 
@@ -116,6 +117,7 @@ def _stop(proc: subprocess.Popen[bytes], workdir: str) -> None:
 def _terminate(proc: subprocess.Popen[bytes]) -> None:
     try:
         if proc.stdin is not None:
+            proc.stdin.write(b"stop\n")  # a deliberate stop: the launcher cleans up (EOF alone: it died)
             proc.stdin.close()
     except OSError:
         pass
@@ -138,10 +140,12 @@ def launch(dialect: str, *, netns: str | None = None, config: dict[str, Any] | N
     ``config``: initial settings, as the control command ``configure`` takes them.
     Raises RuntimeError (SimError) with the simulator's stderr if it is not ready within ``ready_timeout`` s.
     """
-    workdir = tempfile.mkdtemp(prefix="conformance-sim-")
+    workdir_module.sweep()  # folders of earlier runs that were killed with their simulators
+    workdir = workdir_module.create()
     control_path = os.path.join(workdir, "control.sock")
     log_path = os.path.join(workdir, "sim.log")
-    argv = [sys.executable, "-m", "conformance.sim", dialect, "--control", control_path, "--watch-stdin"]
+    argv = [sys.executable, "-m", "conformance.sim", dialect, "--control", control_path, "--watch-stdin",
+            "--workdir", workdir]
     if config:
         argv += ["--config", json.dumps(config)]
     if netns:
@@ -167,6 +171,7 @@ def launch(dialect: str, *, netns: str | None = None, config: dict[str, Any] | N
         raise SimError(f"simulator {dialect!r} not ready ({e}); exit status {proc.poll()}; stderr:\n{log}") from None
     assert proc.stdout is not None
     proc.stdout.close()
+    workdir_module.record_simulator(workdir, pid)
     return SimProcess(proc, pty, control, pid, workdir, log_path)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -21,7 +22,7 @@ from typing import Any
 from conformance import dialects
 
 from .control import ControlServer
-from .loop import Loop, log
+from .loop import Loop, log, log_summary
 
 __all__ = ["SIMULATORS", "PtyPort", "serve"]
 
@@ -59,6 +60,7 @@ class PtyPort:
         self.on_input: Callable[[bytes, int], None] = lambda data, t_ns: None
         self.trace = False
         self._out = bytearray()
+        self._drained: list[tuple[bytes, int]] = []  # read by drain_input, not yet handed over
         self._paused = False
         self._update()
 
@@ -70,6 +72,31 @@ class PtyPort:
             log(f"module> {data!r}")
         self._out += data
         self._flush()
+
+    def drain_input(self) -> None:
+        """Read what the host has sent so far, stamped now, and hand it over on the next loop turn.
+
+        Called just before output that opens a mode is written: bytes that arrived before it get an arrival time
+        before it, whoever reads them first.
+        """
+        if self._paused:
+            return
+        try:
+            data = os.read(self.master, 65536)
+        except (BlockingIOError, OSError):
+            return
+        if data:
+            if self.trace:
+                log(f"host> {data!r}")
+            if not self._drained:
+                self._loop.call_soon(self._deliver_drained)
+            self._drained.append((data, time.monotonic_ns()))
+
+    def _deliver_drained(self) -> None:
+        # in arrival order, before anything read later
+        while self._drained:
+            data, t_ns = self._drained.pop(0)
+            self.on_input(data, t_ns)
 
     def pending_output(self) -> int:
         """Bytes written by the module that the pty has not taken yet."""
@@ -100,9 +127,10 @@ class PtyPort:
         except BlockingIOError:
             return
         except OSError as e:
-            log(f"pty read: {e}")
+            log(f"pty read: {e}", key="pty read error")
             return
         t_ns = time.monotonic_ns()
+        self._deliver_drained()
         if data:
             if self.trace:
                 log(f"host> {data!r}")
@@ -115,7 +143,7 @@ class PtyPort:
             except BlockingIOError:
                 break
             except OSError as e:
-                log(f"pty write: {e}; {len(self._out)} bytes dropped")
+                log(f"pty write: {e}; {len(self._out)} bytes dropped", key="pty write error")
                 self._out.clear()
                 break
             del self._out[:n]
@@ -138,14 +166,18 @@ def module_class(dialect_name: str) -> Any:
 
 
 def serve(dialect_name: str, control_path: str, config: dict[str, Any] | None = None, *,
-          watch_stdin: bool = False) -> int:
-    """Run one simulated module until told to stop; return the exit status."""
+          watch_stdin: bool = False, workdir: str | None = None) -> int:
+    """Run one simulated module until told to stop; return the exit status.
+
+    With ``watch_stdin`` the launcher holds our stdin: a line ``stop`` is its request to end (it cleans up after
+    us); end of file without it means the launcher is gone, and then ``workdir`` is removed here.
+    """
     dialect = dialects.get(dialect_name)
     cls = module_class(dialect_name)
     loop = Loop()
     port = PtyPort(loop)
     module = cls(loop, port, dialect, config)
-    port.trace = bool(getattr(module, "config", None) and module.config.trace)
+    port.trace = bool(module.config.trace)
     port.on_input = module.on_host_input
 
     def control(cmd: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -163,6 +195,7 @@ def serve(dialect_name: str, control_path: str, config: dict[str, Any] | None = 
     loop.watch(wake_r, on_read=lambda: _drain(wake_r))
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda signum, frame: loop.stop())
+    launcher = {"stop_requested": False, "gone": False}
     if watch_stdin:
         def on_stdin() -> None:
             try:
@@ -171,9 +204,15 @@ def serve(dialect_name: str, control_path: str, config: dict[str, Any] | None = 
                 return
             except OSError:
                 data = b""
-            if not data:
-                log("stdin closed: the launcher is gone, stopping")
+            if b"stop" in data:
+                launcher["stop_requested"] = True
                 loop.stop()
+            elif not data:
+                if not launcher["stop_requested"]:
+                    launcher["gone"] = True
+                    log("stdin closed: the launcher is gone, stopping")
+                loop.stop()
+                loop.unwatch(0)
 
         os.set_blocking(0, False)
         loop.watch(0, on_read=on_stdin)
@@ -185,7 +224,7 @@ def serve(dialect_name: str, control_path: str, config: dict[str, Any] | None = 
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.close(devnull)
-    log(f"{dialect.name} simulator on {port.name}, control {control_path}")
+    log(f"{dialect.name} simulator on {port.name}, control {control_path}, timing {module.timing.name}")
     try:
         loop.run()
     finally:
@@ -196,6 +235,9 @@ def serve(dialect_name: str, control_path: str, config: dict[str, Any] | None = 
             server.close()
             port.close()
             signal.set_wakeup_fd(-1)
+            log_summary()
+            if launcher["gone"] and workdir is not None:
+                shutil.rmtree(workdir, ignore_errors=True)  # nobody else will: the launcher died (SIGTERM, SIGKILL)
     return 0
 
 

@@ -132,9 +132,17 @@ def test_qicsgp_query_and_configure(modem):
         assert modem.cmd(bad) == b"\r\nERROR\r\n", bad
 
 
-def test_qiact_needs_a_configured_context(modem):
+def test_an_unconfigured_context_activates_with_the_networks_default_apn(sim, modem):
+    """Most networks activate a context whose APN is empty (they supply their default), and real modules do."""
     modem.ok("ATE0")
-    assert modem.cmd("AT+QIACT=1") == b"\r\nERROR\r\n"
+    assert modem.ok("AT+QICSGP=1") == b'\r\n+QICSGP: 1,"","","",0\r\n\r\nOK\r\n'  # never configured
+    assert modem.ok("AT+QIACT=1") == b"\r\nOK\r\n"
+    assert modem.ok("AT+QIACT?") == b'\r\n+QIACT: 1,1,1,"127.0.0.1"\r\n\r\nOK\r\n'
+    modem.ok('AT+QICSGP=2,1,""')  # an APN written empty: the same
+    assert modem.ok("AT+QIACT=2") == b"\r\nOK\r\n"
+    # 573 (APN not configured) is what a network that needs an APN says: only the control channel makes it here
+    sim.control("inject_error", command="+QIACT", code=573)
+    assert modem.cmd("AT+QIACT=3") == b"\r\nERROR\r\n"
     assert modem.error_code() == 573
 
 

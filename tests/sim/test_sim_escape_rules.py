@@ -5,10 +5,15 @@ The pty tests in test_sim_transparent.py show the same rules with real time; her
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from conformance.dialects import get
-from conformance.sim.datamode import EscapeDetector, Packetizer
+from conformance.dialects import EscapeRules, get
+from conformance.sim.bg96 import Bg96Module
+from conformance.sim.engine import EscapeDetector, Packetizer, Service
+from conformance.sim.engine.sockets import CONNECTED
+from conformance.sim.engine.timing import ESCAPE_REACTION_S
 from conformance.sim.loop import Loop
 
 S = 1_000_000_000  # ns per second
@@ -23,8 +28,9 @@ class Recorder:
         self.detector = EscapeDetector(self.loop, RULES, self.data.extend, self._escape)
         self.detector.start(0)
 
-    def _escape(self) -> None:
+    def _escape(self, last_ns: int) -> None:
         self.escaped = True
+        self.last_ns = last_ns
 
     def feed(self, at_s: float, data: bytes) -> bool:
         """Bytes arriving at ``at_s``; True if a deadline before them was the escape."""
@@ -99,3 +105,66 @@ def test_packetizer_sizes_and_flush():
     p0 = Packetizer(Loop(), sent.append, lambda: 1024, lambda: 0)
     p0.add(b"now")  # transwaittm 0: at once
     assert sent[-1] == b"now"
+
+
+class StampingPort:
+    """A port that notes when each write happened (monotonic ns)."""
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[int, bytes]] = []
+
+    def write(self, data: bytes) -> None:
+        self.writes.append((time.monotonic_ns(), data))
+
+    def pending_output(self) -> int:
+        return 0
+
+    def set_input_paused(self, paused: bool) -> None:
+        pass
+
+    def discard_output(self) -> None:
+        pass
+
+
+def test_ok_never_leaves_before_the_guard_after_plus_the_modules_reaction():
+    # The host times the guard from when its write of "+++" returned, which can be a little after the bytes reached
+    # the module; the module's OK therefore leaves guard + reaction after the last '+' arrived, never sooner.
+    loop, port = Loop(), StampingPort()
+    module = Bg96Module(loop, port, get("bg96"), {"dns_servers": ["127.0.0.1"], "timing": "instant"})
+    svc = Service(0, 0, 1, "TCP", 2, server_id=0, state=CONNECTED)  # no kernel socket: the data goes nowhere
+    module.sockets.add(svc)
+    module.data_mode.enter(svc)
+    now = time.monotonic_ns()
+    module.data_mode.escape.start(now - 5 * S)  # data mode began 5 s ago, silent since
+    last = now - int(RULES.guard_after_s * S)  # "+++" arrived exactly one guard time ago
+    module.on_host_input(b"+++", last)
+    assert module.data_mode.escape.check(time.monotonic_ns())  # the guard after has passed: it is the escape
+    assert module.mode.value == "command"
+    assert not any(b"OK" in data for _, data in port.writes)  # ... but the OK is not out yet
+    deadline = time.monotonic() + 2
+    while not any(b"OK" in data for _, data in port.writes):
+        assert time.monotonic() < deadline
+        loop._run_timers()
+        time.sleep(0.001)
+    written = next(t for t, data in port.writes if b"OK" in data)
+    assert written - last >= int((RULES.guard_after_s + ESCAPE_REACTION_S) * S)
+    module.shutdown()
+
+
+def test_a_gap_rule_between_the_sequence_bytes():
+    # GSM TCP/IP Application Note §4: each '+' less than 20 ms after the one before (a rule BG96 does not have)
+    rules = EscapeRules(sequence=b"+++", guard_before_s=0.5, guard_after_s=0.5, max_sequence_s=1.0,
+                        source="GSM TCP/IP Application Note §4", max_gap_s=0.02)
+
+    def run(times: tuple[float, ...]) -> tuple[bool, bytes]:
+        loop, data, escaped = Loop(), bytearray(), []
+        detector = EscapeDetector(loop, rules, data.extend, escaped.append)
+        detector.start(0)
+        for t in times:
+            detector.check(int(t * S))
+            detector.feed(b"+", int(t * S))
+        detector.check(int((times[-1] + 0.6) * S))
+        return bool(escaped), bytes(data)
+
+    assert run((1.0, 1.01, 1.019)) == (True, b"")
+    assert run((1.0, 1.01, 1.035)) == (False, b"+++")  # 25 ms between the last two: data

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import termios
+import time
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,58 @@ def test_announcement_is_one_json_line():
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+LAUNCHER = """
+import sys, time
+from conformance.sim import launch
+sim = launch("bg96")
+print(sim.control_path, sim.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def _launcher() -> tuple[subprocess.Popen[str], Path, int]:
+    """A test run in miniature: a process that launched a simulator, waiting."""
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    proc = subprocess.Popen([sys.executable, "-c", LAUNCHER], stdout=subprocess.PIPE, text=True, env=env)
+    control, pid = proc.stdout.readline().split()
+    return proc, Path(control).parent, int(pid)
+
+
+def _wait_gone(pid: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists() and Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z":
+        assert time.monotonic() < deadline, f"process {pid} still running"
+        time.sleep(0.02)
+
+
+def test_sigterm_of_the_test_run_leaves_no_folder():
+    proc, workdir, sim_pid = _launcher()
+    assert workdir.is_dir() and (workdir / "owner.json").exists()
+    proc.send_signal(signal.SIGTERM)  # what CI runners and `timeout` send
+    proc.wait(timeout=10)
+    _wait_gone(sim_pid)  # the simulator saw its launcher go ...
+    deadline = time.monotonic() + 10
+    while workdir.exists():  # ... and removed its own folder
+        assert time.monotonic() < deadline, f"{workdir} left behind"
+        time.sleep(0.02)
+
+
+def test_the_next_launch_removes_folders_of_killed_runs():
+    proc, workdir, sim_pid = _launcher()
+    os.kill(sim_pid, signal.SIGKILL)  # both killed: nobody could clean up
+    proc.kill()
+    proc.wait(timeout=10)
+    _wait_gone(sim_pid)
+    assert workdir.is_dir()
+    with launch("bg96") as sim:  # the next launch sweeps it
+        assert not workdir.exists()
+        assert Path(sim.control_path).parent.is_dir()  # and keeps its own
+
+
+def test_the_sweep_spares_folders_in_use(sim):
+    from conformance.sim import workdir as workdir_module
+
+    assert str(Path(sim.control_path).parent) not in workdir_module.sweep()
+    assert Path(sim.control_path).exists()

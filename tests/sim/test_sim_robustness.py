@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+import time
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conformance.dialects import get
 from conformance.sim.bg96 import Bg96Module
-from conformance.sim.interpreter import CmdError
+from conformance.sim.engine import CmdError
 from conformance.sim.loop import Loop
 
 # Command names the fuzzer builds lines from. AT+QIACT is left out on purpose: without an active context no socket
@@ -78,3 +79,24 @@ def test_an_exception_in_a_handler_is_error_550():
     module.on_host_input(b"AT+QIGETERROR\r", 0)
     assert port.out.endswith(b"\r\n+QIGETERROR: 555, operation not supported\r\n\r\nOK\r\n")
     module.shutdown()
+
+
+def test_a_flood_of_bad_input_keeps_the_log_small_and_says_what_it_left_out(sim, modem):
+    # 20,000 unknown commands and 1,000 lines of 4 kB garbage: the log counts them instead of growing without bound
+    bad = b"AT+NOSUCH\r" * 20000 + (b"x" * 4000 + b"\r") * 1000
+    for start in range(0, len(bad), 65536):
+        modem.write(bad[start:start + 65536])
+    modem.write(b"ATE0\rAT+GMM\r")
+    modem.read_until(b"BG96\r\n\r\nOK\r\n", timeout=60)
+    deadline = time.monotonic() + 10
+    while "more not shown" not in sim.log():  # the count is written when its one-second window closes
+        assert time.monotonic() < deadline, sim.log()[-2000:]
+        modem.ok("AT")  # an event with a deadline: the module keeps answering meanwhile
+        time.sleep(0.05)
+    log = sim.log()
+    # at most 50 lines of a kind per second are written, each cut to 300 characters (the bound holds however long a
+    # loaded machine takes to read the flood)
+    assert log.count("unknown command AT+NOSUCH") < 1000, "each unknown command got its own line"
+    assert len(log) < len(bad) // 10, f"the log grew to {len(log)} bytes for {len(bad)} bytes of input"
+    assert "unknown command: more than 50 in 1 s; the rest are counted, not shown" in log
+    assert sim.alive()

@@ -1,40 +1,51 @@
-"""Transparent access mode, host side: finding the escape sequence and packetizing the data stream.
+"""Transparent access (data mode): the port is a pipe between the host and one socket service.
 
-Both work on the arrival times the simulator measured (``time.monotonic_ns()`` when ``read()`` returned), never on
-sleeps: a deadline is checked against the next byte's arrival time first, and a loop timer covers the silence.
+The escape detector and the packetizer work on the arrival times the simulator measured (``time.monotonic_ns()``
+when ``read()`` returned), never on sleeps: a deadline is checked against the next byte's arrival time first, and a
+loop timer covers the silence.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from conformance.dialects import EscapeRules
 
-from .loop import Loop, Timer
+from ..loop import Loop, Timer
 
-__all__ = ["EscapeDetector", "Packetizer"]
+if TYPE_CHECKING:
+    from .module import Module
+    from .sockets import Service
+
+__all__ = ["DataMode", "DataModeTexts", "EscapeDetector", "Packetizer"]
 
 _NS = 1_000_000_000
 
 
 class EscapeDetector:
-    """Separates the escape sequence from data, after the rules of the dialect (BG96: §1.2 item 4).
+    """Separates the escape sequence from data, after the rules of the dialect.
 
     The sequence counts only with ``guard_before_s`` of silence before its first byte, all of it within
-    ``max_sequence_s``, and ``guard_after_s`` of silence after its last byte. Bytes held back while deciding are
-    released as data, in order, as soon as the sequence is disproved.
+    ``max_sequence_s``, each byte within ``max_gap_s`` of the one before (where the dialect has such a rule: GSM,
+    < 20 ms), and ``guard_after_s`` of silence after its last byte. Bytes held back while deciding are released as
+    data, in order, as soon as the sequence is disproved. ``on_escape(t_ns)`` gets the arrival of the last byte.
     """
 
     def __init__(self, loop: Loop, rules: EscapeRules, on_data: Callable[[bytes], None],
-                 on_escape: Callable[[], None]) -> None:
+                 on_escape: Callable[[int], None]) -> None:
         self._loop = loop
         self._rules = rules
         self._on_data = on_data
         self._on_escape = on_escape
         self._guard_before_ns = int(rules.guard_before_s * _NS)
         self._guard_after_ns = int(rules.guard_after_s * _NS)
-        self._max_sequence_ns = int(rules.max_sequence_s * _NS)
+        max_sequence = rules.max_sequence_s
+        self._max_sequence_ns = int(max_sequence * _NS) if max_sequence is not None else None
+        max_gap = getattr(rules, "max_gap_s", None)
+        self._max_gap_ns = int(max_gap * _NS) if max_gap is not None else None
         self._last_rx_ns = 0
         self._held = 0  # how many bytes of the sequence are held back
         self._first_ns = 0  # arrival of the first held byte
@@ -50,12 +61,10 @@ class EscapeDetector:
 
     def stop(self) -> bytes:
         """Stop watching; return the bytes still held back (they are data)."""
-        held = self._rules.sequence[: self._held]
+        held = self.held
         self._held = 0
         self._active = False
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._cancel_timer()
         return held
 
     @property
@@ -66,15 +75,14 @@ class EscapeDetector:
         """Apply a deadline that passed before ``now_ns``; True if that was the escape."""
         if not self._active or self._held == 0 or now_ns < self._deadline_ns():
             return False
+        self._cancel_timer()
         if self._held == len(self._rules.sequence):
             self._held = 0
             self._active = False
-            self._cancel_timer()
-            self._on_escape()
+            self._on_escape(self._last_held_ns)
             return True
-        released = self._rules.sequence[: self._held]
+        released = self.held
         self._held = 0
-        self._cancel_timer()
         self._on_data(released)
         return False
 
@@ -84,10 +92,9 @@ class EscapeDetector:
         out = bytearray()
         for b in data:
             if 0 < self._held < len(sequence):
-                if b == sequence[self._held] and t_ns - self._first_ns <= self._max_sequence_ns:
+                if b == sequence[self._held] and self._continues(t_ns):
                     self._held += 1
-                    self._last_held_ns = t_ns
-                    self._last_rx_ns = t_ns
+                    self._last_held_ns = self._last_rx_ns = t_ns
                     continue
                 out += sequence[: self._held]
                 self._held = 0
@@ -104,10 +111,21 @@ class EscapeDetector:
             self._on_data(bytes(out))
         self._arm()
 
+    def _continues(self, t_ns: int) -> bool:
+        if self._max_sequence_ns is not None and t_ns - self._first_ns > self._max_sequence_ns:
+            return False
+        return self._max_gap_ns is None or t_ns - self._last_held_ns < self._max_gap_ns
+
     def _deadline_ns(self) -> int:
         if self._held == len(self._rules.sequence):
             return self._last_held_ns + self._guard_after_ns
-        return self._first_ns + self._max_sequence_ns + 1
+        # a partial sequence is data once its next byte can no longer come in time
+        limits = []
+        if self._max_sequence_ns is not None:
+            limits.append(self._first_ns + self._max_sequence_ns + 1)
+        if self._max_gap_ns is not None:
+            limits.append(self._last_held_ns + self._max_gap_ns)
+        return min(limits) if limits else self._last_held_ns + self._guard_after_ns
 
     def _arm(self) -> None:
         self._cancel_timer()
@@ -121,7 +139,7 @@ class EscapeDetector:
 
 
 class Packetizer:
-    """Gathers transparent-mode data into packets (BG96 §2.1.15 transpktsize / transwaittm).
+    """Gathers transparent-mode data into packets (BG96 §2.1.15 transpktsize / transwaittm, GSM AT+QITCFG).
 
     A packet leaves when ``packet_size()`` bytes are gathered, or ``wait_s()`` after the last byte came in.
     """
@@ -141,7 +159,7 @@ class Packetizer:
     def add(self, data: bytes) -> None:
         """Data from the host, in order."""
         self._buffer += data
-        size = self._packet_size()
+        size = max(1, self._packet_size())
         while len(self._buffer) >= size:
             chunk = bytes(self._buffer[:size])
             del self._buffer[:size]
@@ -171,3 +189,91 @@ class Packetizer:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+
+@dataclass(frozen=True)
+class DataModeTexts:
+    """What a dialect says when data mode ends (final results, V.250 style)."""
+
+    escaped: str = "OK"  # after the escape sequence or DTR under AT&D1 (BG96 §1.2 item 3)
+    lost: str = "NO CARRIER"  # the connection ended under the host (BG96 §1.2 note 2)
+    hung_up: str = "NO CARRIER"  # DTR under AT&D2
+
+
+class DataMode:
+    """The data-mode session of a module: entering, the host's bytes to the socket, leaving."""
+
+    def __init__(self, module: Module, rules: EscapeRules, packet_size: Callable[[], int],
+                 wait_s: Callable[[], float], texts: DataModeTexts | None = None) -> None:
+        self.module = module
+        self.texts = texts or DataModeTexts()
+        self.service: Service | None = None
+        self.last_key: Hashable | None = None  # the service ATO returns to
+        self._guard_after_ns = int(rules.guard_after_s * _NS)
+        self.escape = EscapeDetector(module.loop, rules, self._host_data, self._on_escape)
+        self.packetizer = Packetizer(module.loop, self._send, packet_size, wait_s)
+
+    def enter(self, svc: Service) -> None:
+        """The port becomes a pipe to ``svc`` (run once the result opening data mode, ``CONNECT``, is written)."""
+        from .interpreter import Mode
+
+        self.module.enter_mode(Mode.DATA)
+        self.service = svc
+        self.last_key = svc.key
+        self.module.data_mode_entered(svc)
+        self.escape.start()
+        # ASSUMPTION: data buffered before the switch is delivered first, raw (BG96 §1.2 item 5, GSM §4)
+        pending = self.module.sockets.take_buffered(svc)
+        if pending:
+            self.module.emit(pending)
+
+    def consume(self, data: bytes, i: int, t_ns: int) -> int:
+        """Host bytes in data mode go through the escape detector to the packetizer."""
+        if self.escape.check(t_ns):
+            return i  # the guard time had passed before these bytes arrived: they are a command line
+        self.escape.feed(data[i:], t_ns)
+        return len(data)
+
+    def leave(self, final: str, *, flush: bool, not_before_ns: int | None = None) -> Service | None:
+        """End data mode with ``final``; ``flush``: send what is gathered (else drop it). Returns the service."""
+        svc = self.service
+        held = self.escape.stop()
+        if flush:
+            if held:
+                self.packetizer.add(held)
+            self.packetizer.flush()
+        else:
+            self.packetizer.discard()
+        self.service = None
+        if svc is not None:
+            self.module.data_mode_left(svc)
+        self.module.end_mode(final, not_before_ns=not_before_ns)
+        return svc
+
+    def connection_lost(self) -> None:
+        """The connection ended under the host: it is told, no data is sent any more."""
+        self.leave(self.texts.lost, flush=False)
+
+    def dtr_off(self, and_d: int) -> None:
+        """DTR went from ON to OFF in data mode: AT&D0 ignores it, &D1 leaves like the escape, &D2 hangs up."""
+        svc = self.service
+        if svc is None or and_d == 0:
+            return
+        if and_d == 1:
+            self.leave(self.texts.escaped, flush=True)
+            return
+        # ASSUMPTION: &D2 clears the connection down in order (gathered data sent, FIN) and frees its ID
+        self.leave(self.texts.hung_up, flush=True)
+        self.module.sockets.hang_up(svc)
+
+    def _host_data(self, data: bytes) -> None:
+        self.packetizer.add(data)
+
+    def _send(self, packet: bytes) -> None:
+        if self.service is not None:
+            self.module.sockets.send_transparent(self.service, packet)
+
+    def _on_escape(self, last_ns: int) -> None:
+        # The OK never leaves before the guard after, plus the module's reaction, counted from the last byte's arrival.
+        reaction_ns = int(self.module.timing.delay("escape") * _NS)
+        self.leave(self.texts.escaped, flush=True, not_before_ns=last_ns + self._guard_after_ns + reaction_ns)

@@ -1,47 +1,45 @@
-"""The command side of a simulated module: line editing, echo, dispatch, result codes, prompts, URCs.
+"""The command side of a simulated module: line discipline, echo, dispatch, result codes, prompts, URCs.
 
-Dialect-neutral V.250 behaviour lives here; a module family subclasses :class:`AtInterpreter` and fills
-``self.commands`` with its handlers. A handler returns a :class:`Reply`, raises :class:`CmdError`, or returns
-:data:`PENDING` and later calls :meth:`AtInterpreter.finish` / :meth:`AtInterpreter.finish_error`.
+Dialect-neutral V.250 behaviour lives here. Handlers (``self.commands``: name -> callable) return a :class:`Reply`,
+raise :class:`CmdError`, or return :data:`PENDING` and later call :meth:`AtInterpreter.finish` /
+:meth:`AtInterpreter.finish_error`.
 
-Host input is consumed in one of three modes: command lines, a data prompt (``>``: fixed length or up to Ctrl+Z),
-or transparent data (the subclass's :meth:`AtInterpreter.consume_data`). While a command runs, input is queued with
-its arrival time and consumed after the final result, as the manual asks a host to wait for it (BG96 §1.1 note 1).
+Host input is consumed in one of three modes: command lines, a data prompt (``>``, see prompt.py), or transparent
+data (:meth:`AtInterpreter.consume_data`, the data mode's). While a command runs, and until its final result has been
+written, input is queued with its arrival time and consumed afterwards, as the manuals ask a host to wait for it
+(BG96 §1.1 note 1).
+
+The line end a host sends, CR or CR LF, is one line end in every mode: an LF directly after the CR that ended a command
+line is swallowed if it arrived before the output that opened the command's new mode (the prompt, ``CONNECT``) was
+written, or in the same read as the CR. An LF the host sends after that output is data (a payload may start with
+0x0A). Arrival times are those the simulator measured when ``read()`` returned; the output that opens a mode first
+collects what has already arrived (output.py), so "before" is exact.
 """
 
 from __future__ import annotations
 
 import enum
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from conformance.dialects import Dialect
 
+from ..loop import Loop, Timer, log, log_exception
 from .atparse import AtSyntaxError, Call, parse_line
-from .loop import Loop, log, log_exception
+from .output import Output, Port
+from .prompt import Outcome, Prompt, consume_prompt
+from .timing import TimingProfile
 
-__all__ = ["PENDING", "AtInterpreter", "CmdError", "Mode", "Pending", "Port", "Prompt", "Reply"]
+__all__ = ["PENDING", "AtInterpreter", "CmdError", "Mode", "Pending", "Reply"]
 
-CR, LF, BS, CTRL_Z, ESC = 0x0D, 0x0A, 0x08, 0x1A, 0x1B
+CR, LF, BS = 0x0D, 0x0A, 0x08
 MAX_LINE = 4096  # ASSUMPTION: longer command lines are answered ERROR (the manuals give no limit)
 
 # V.250 §5.7.1 Table 1: numeric forms of the basic result codes (ATV0)
 _NUMERIC_RESULTS = {"OK": "0", "CONNECT": "1", "RING": "2", "NO CARRIER": "3", "ERROR": "4", "NO DIALTONE": "6",
                     "BUSY": "7", "NO ANSWER": "8"}
-
-
-class Port(Protocol):
-    """What the interpreter needs of the serial side (a pty in the simulator, a fake in unit tests)."""
-
-    def write(self, data: bytes) -> None: ...
-
-    def pending_output(self) -> int: ...
-
-    def set_input_paused(self, paused: bool) -> None: ...
-
-    def discard_output(self) -> None: ...
 
 
 class Mode(enum.Enum):
@@ -60,11 +58,17 @@ class CmdError(Exception):
 
 @dataclass
 class Reply:
-    """A command's success: information lines (str, or bytes for raw data), a final result, then ``after``."""
+    """A command's success: information lines (str, or bytes for raw data), a final result, then ``after``.
+
+    ``after`` runs once the final result has been written: it opens a mode (data mode after ``CONNECT``) or does
+    what must follow the result (a reset after ``AT+CFUN=1,1``'s OK).
+    ``delay``: the kind of delay (timing.py) before the response is written; None for none.
+    """
 
     lines: list[str | bytes] = field(default_factory=list)
-    final: str = "OK"
+    final: str | None = "OK"  # None: the response ends without a result code (GSM AT+QILOCIP)
     after: Callable[[], None] | None = None
+    delay: str | None = "command"
 
 
 class Pending:
@@ -77,45 +81,37 @@ class Pending:
 PENDING = Pending()  # the handler will call finish()/finish_error() itself
 
 
-@dataclass
-class Prompt:
-    """An open data prompt: ``length`` bytes exactly, or (None) anything up to Ctrl+Z, ESC cancelling.
-
-    ``on_done(data, outcome)`` with outcome ``"data"``, ``"cancel"`` (ESC) or ``"overflow"`` (more than ``limit``).
-    """
-
-    length: int | None
-    limit: int
-    echo: bool
-    on_done: Callable[[bytes, str], None]
-    data: bytearray = field(default_factory=bytearray)
-    overflow: bool = False
-
-
 class AtInterpreter:
-    """V.250 command interpreter on a port; subclasses add the commands of one module family."""
+    """V.250 command interpreter on a port; the engine's Module adds what every module of the family shares."""
 
     tcpip_commands: frozenset[str] = frozenset()  # commands whose outcome AT+QIGETERROR-like commands report
 
-    def __init__(self, loop: Loop, port: Port, dialect: Dialect) -> None:
+    def __init__(self, loop: Loop, port: Port, dialect: Dialect, timing: TimingProfile | None = None) -> None:
         self.loop = loop
         self.port = port
         self.dialect = dialect
+        self.timing = timing or TimingProfile()
+        self.output = Output(loop, port, self.timing)
         self.commands: dict[str, Callable[[Call], Reply | Pending]] = {}
         self.mode = Mode.COMMAND
-        self.busy = False
+        self.busy = False  # a command runs, or its response is not written yet
         self.last_error = 0
         self.echo = True
         self.verbose = True
         self.cmee = 0
         self._line = bytearray()
         self._line_overflow = False
-        self._after_cr = False
+        self._lf_after_cr = False  # the last command line ended with CR: an LF next may be its line end
+        self._opened_ns: int | None = None  # when the output that opened the current mode was written
         self._input: deque[tuple[bytes, int]] = deque()
         self._processing = False
         self._calls: deque[Call] = deque()
         self._current = ""
         self._prompt: Prompt | None = None
+        self._prompt_timer: Timer | None = None
+        self._responding = False  # a final result is scheduled and not yet written
+        self._response_timer: Timer | None = None
+        self._owned = False  # a prompt or data mode owns the port until the final result ending it is written
         self._held_urcs: list[bytes] = []
 
     # -- host input ---------------------------------------------------------------------------------------------
@@ -130,14 +126,22 @@ class AtInterpreter:
         raise NotImplementedError
 
     def clear_input(self) -> None:
-        """Forget queued input and the partial command line (a module restarting)."""
+        """Forget queued input, the partial command line and every pending response (a module restarting)."""
         self._input.clear()
         self._line.clear()
         self._line_overflow = False
-        self._after_cr = False
+        self._lf_after_cr = False
+        self._opened_ns = None
         self._calls.clear()
         self._prompt = None
+        for timer in (self._prompt_timer, self._response_timer):
+            if timer is not None:
+                timer.cancel()
+        self._prompt_timer = self._response_timer = None
+        self._responding = False
+        self._owned = False
         self._held_urcs.clear()
+        self.output.discard()
 
     def _process_input(self) -> None:
         if self._processing:
@@ -153,11 +157,16 @@ class AtInterpreter:
             self._processing = False
 
     def _can_consume(self) -> bool:
-        return not self.busy or self.mode is Mode.PROMPT
+        return not self.busy or (self.mode is Mode.PROMPT and not self._responding)
 
     def _consume(self, data: bytes, t_ns: int) -> bytes:
         i = 0
         while i < len(data) and self._can_consume():
+            if self._lf_after_cr:
+                self._lf_after_cr = False
+                if data[i] == LF and self._lf_ends_the_line(t_ns):
+                    i += 1  # the LF of the host's CR LF: part of the line end, neither echoed nor data
+                    continue
             if self.mode is Mode.COMMAND:
                 i = self._consume_command(data, i)
             elif self.mode is Mode.PROMPT:
@@ -166,15 +175,16 @@ class AtInterpreter:
                 i = self.consume_data(data, i, t_ns)
         return data[i:]
 
+    def _lf_ends_the_line(self, t_ns: int) -> bool:
+        if self.mode is Mode.COMMAND or self._opened_ns is None:
+            return True
+        return t_ns < self._opened_ns  # it arrived before the prompt / CONNECT was written
+
     def _consume_command(self, data: bytes, i: int) -> int:
         echo = bytearray()
         while i < len(data):
             b = data[i]
             i += 1
-            if b == LF and self._after_cr:
-                self._after_cr = False  # the LF of a CR LF line end: swallowed, not echoed
-                continue
-            self._after_cr = False
             if b in (CR, LF):
                 if self.echo:
                     echo.append(b)
@@ -182,7 +192,8 @@ class AtInterpreter:
                 line, overflow = self._line.decode("latin-1"), self._line_overflow
                 self._line.clear()
                 self._line_overflow = False
-                self._after_cr = b == CR
+                self._lf_after_cr = b == CR
+                self._opened_ns = None
                 self._execute_line(line, overflow)
                 return i
             if b == BS:
@@ -197,45 +208,40 @@ class AtInterpreter:
         self.emit(bytes(echo))
         return i
 
+    # -- the prompt ---------------------------------------------------------------------------------------------
+
+    def start_prompt(self, prompt: Prompt) -> Pending:
+        """Show the prompt and collect data for the running command (return the result to the dispatcher)."""
+        self._prompt = prompt
+        self._owned = True
+        self.mode = Mode.PROMPT
+        self.output.write(prompt.text, opens_mode=True, on_written=self._mode_opened)
+        if prompt.timeout_s is not None:
+            self._prompt_timer = self.loop.call_later(prompt.timeout_s, lambda: self._prompt_timeout(prompt))
+        return PENDING
+
+    def _mode_opened(self, t_ns: int) -> None:
+        self._opened_ns = t_ns
+
     def _consume_prompt(self, data: bytes, i: int) -> int:
         prompt = self._prompt
         assert prompt is not None
-        if prompt.length is not None:
-            n = min(len(data) - i, prompt.length - len(prompt.data))
-            chunk = data[i:i + n]
-            prompt.data += chunk
-            if prompt.echo:
-                self.emit(chunk)
-            i += n
-            if len(prompt.data) >= prompt.length:
-                self._end_prompt(prompt, "data")
-            return i
-        j = i
-        while j < len(data) and data[j] not in (CTRL_Z, ESC):
-            j += 1
-        chunk = data[i:j]
-        room = prompt.limit - len(prompt.data)
-        if len(chunk) > room:
-            prompt.overflow = True
-        prompt.data += chunk[:max(0, room)]
-        if prompt.echo:
-            self.emit(chunk)
-        if j < len(data):
-            outcome = "cancel" if data[j] == ESC else "overflow" if prompt.overflow else "data"
+        i, outcome = consume_prompt(prompt, data, i, self.emit)
+        if outcome is not None:
             self._end_prompt(prompt, outcome)
-            return j + 1
-        return j
+        return i
 
-    def start_prompt(self, prompt: Prompt) -> Pending:
-        """Show ``> `` and collect data for the running command (return the result to the dispatcher)."""
-        self._prompt = prompt
-        self.set_mode(Mode.PROMPT)
-        self.emit(b"\r\n> ")
-        return PENDING
+    def _prompt_timeout(self, prompt: Prompt) -> None:
+        self._prompt_timer = None
+        if self._prompt is prompt:
+            self._end_prompt(prompt, "timeout")
 
-    def _end_prompt(self, prompt: Prompt, outcome: str) -> None:
+    def _end_prompt(self, prompt: Prompt, outcome: Outcome) -> None:
         self._prompt = None
-        self.set_mode(Mode.COMMAND)
+        if self._prompt_timer is not None:
+            self._prompt_timer.cancel()
+            self._prompt_timer = None
+        self.mode = Mode.COMMAND
         try:
             prompt.on_done(bytes(prompt.data), outcome)
         except Exception:
@@ -254,13 +260,14 @@ class AtInterpreter:
         try:
             calls = parse_line(line)
         except AtSyntaxError as e:
-            log(f"syntax error in {line!r}: {e}")
+            log(f"syntax error in {line!r}: {e}", key="syntax error")
             self._write_error(e.name, 552 if e.name in self.tcpip_commands else None)
             return
         self._calls = deque(calls)
         self._run_calls()
 
     def _run_calls(self) -> None:
+        block = bytearray()
         while self._calls:
             call = self._calls.popleft()
             self.busy = True
@@ -269,25 +276,30 @@ class AtInterpreter:
                 result = self._invoke(call)
             except CmdError as e:
                 self._calls.clear()
-                self._write_error(call.name, e.code)
+                self._write_error(call.name, e.code, bytes(block))
                 return
             if result is PENDING:
                 self._calls.clear()  # ASSUMPTION: commands chained after one that waits are dropped
+                if block:
+                    self.output.write(bytes(block), chunk=True)
                 return
             assert isinstance(result, Reply)
             if result.lines:
-                self.emit(self.info_bytes(result.lines))
+                block += self.info_bytes(result.lines)
             if call.name in self.tcpip_commands:
                 self.last_error = 0
             if result.final != "OK" or not self._calls:
                 self._calls.clear()
-                self._complete(result.final, result.after)
+                if result.final is not None:
+                    block += self.final_bytes(result.final)
+                delay = self.timing.delay(result.delay) if result.delay else 0.0
+                self._respond(bytes(block), delay, result.after)
                 return
 
     def _invoke(self, call: Call) -> Reply | Pending:
         handler = self.commands.get(call.name)
         if handler is None:
-            log(f"unknown command {call}")
+            log(f"unknown command {call}", key="unknown command")
             raise CmdError(None)
         try:
             return handler(call)
@@ -298,44 +310,73 @@ class AtInterpreter:
             raise CmdError(550) from None
 
     def finish(self, final: str = "OK", lines: list[str | bytes] | None = None,
-               after: Callable[[], None] | None = None) -> None:
+               after: Callable[[], None] | None = None, *, delay: str | None = None) -> None:
         """End the running (PENDING) command with information lines and a final result."""
-        if not self.busy:
-            log(f"finish({final!r}) with no command running")
+        if not self.busy or self._responding:
+            log(f"finish({final!r}) with no command waiting for it")
             return
-        if lines:
-            self.emit(self.info_bytes(lines))
         if self._current in self.tcpip_commands:
             self.last_error = 0
-        self._complete(final, after)
+        out = (self.info_bytes(lines) if lines else b"") + self.final_bytes(final)
+        self._respond(out, self.timing.delay(delay) if delay else 0.0, after)
 
-    def finish_error(self, code: int | None) -> None:
+    def finish_error(self, code: int | None, *, delay: str | None = None) -> None:
         """End the running (PENDING) command with an error."""
-        if not self.busy:
-            log(f"finish_error({code}) with no command running")
+        if not self.busy or self._responding:
+            log(f"finish_error({code}) with no command waiting for it")
             return
-        self._write_error(self._current, code)
+        self._write_error(self._current, code, delay_s=self.timing.delay(delay) if delay else 0.0)
 
-    def _complete(self, final: str, after: Callable[[], None] | None) -> None:
-        self.emit(self.final_bytes(final))
-        self.busy = False
-        if after is not None:
-            after()
-        self.loop.call_soon(self._process_input)
-
-    def _write_error(self, name: str, code: int | None) -> None:
+    def _write_error(self, name: str, code: int | None, before: bytes = b"", delay_s: float | None = None) -> None:
         if code is not None and (name in self.tcpip_commands or code == 550):
             self.last_error = code
-        self.emit(self.final_bytes(self.error_text(code)))
-        self.busy = False
-        self.loop.call_soon(self._process_input)
+        if delay_s is None:
+            delay_s = self.timing.delay("command")
+        self._respond(before + self.final_bytes(self.error_text(code)), delay_s, None)
+
+    def _respond(self, out: bytes, delay_s: float, after: Callable[[], None] | None, at_ns: int | None = None) -> None:
+        """Write a response block ending in a final result, ``delay_s`` from now or at ``at_ns``; the port is busy
+        (input queued) until it is written."""
+        self.busy = True
+        self._responding = True
+
+        def write() -> None:
+            self._response_timer = None
+            self.output.write(out, chunk=True, opens_mode=after is not None, on_written=written)
+
+        def written(t_ns: int) -> None:
+            self.busy = False
+            self._responding = False
+            self._owned = False
+            if after is not None:
+                self._opened_ns = t_ns
+                after()
+            self._release_held_urcs()
+            self.loop.call_soon(self._process_input)
+
+        if at_ns is not None and at_ns > time.monotonic_ns():
+            self._response_timer = self.loop.call_at(at_ns, write)
+        elif delay_s > 0:
+            self._response_timer = self.loop.call_later(delay_s, write)
+        else:
+            write()
+
+    def end_mode(self, final: str, *, not_before_ns: int | None = None) -> None:
+        """Leave a prompt or data mode with a final result (written no earlier than ``not_before_ns``)."""
+        self.mode = Mode.COMMAND
+        self._respond(self.final_bytes(final), 0.0, None, at_ns=not_before_ns)
+
+    def enter_mode(self, mode: Mode) -> None:
+        """A prompt or data mode owns the port now: URCs are held until the final result that ends it."""
+        self.mode = mode
+        self._owned = True
 
     # -- output -------------------------------------------------------------------------------------------------
 
     def emit(self, data: bytes) -> None:
-        """Raw bytes to the host."""
+        """Raw bytes to the host (echo, received data), in order with everything else."""
         if data:
-            self.port.write(data)
+            self.output.write(data)
 
     def error_text(self, code: int | None) -> str:
         """``ERROR`` or, after AT+CMEE=1/2, ``+CME ERROR: <code>`` / ``+CME ERROR: <meaning>``."""
@@ -365,29 +406,28 @@ class AtInterpreter:
         return text.encode("latin-1") + b"\r\n"
 
     def urc(self, text: str, data: bytes | None = None, *, data_separator: bytes = b"\r\n") -> None:
-        """An unsolicited result code, optionally followed by raw data; held while a prompt or data mode is open."""
+        """An unsolicited result code, optionally followed by raw data; held while a prompt or data mode owns the
+        port, and written, in order, right after the final result that ends it."""
         out = b"\r\n" + text.encode("latin-1")
         if data is not None:
             out += data_separator + data
         out += b"\r\n"
-        if self.mode is Mode.COMMAND:
-            self.emit(out)
-        else:
+        self.unsolicited(out)
+
+    def unsolicited(self, out: bytes) -> None:
+        """Bytes the module sends on its own (an already framed URC): held like a URC."""
+        if self.urcs_held():
             self._held_urcs.append(out)
+        else:
+            self.output.write(out)
 
     def urcs_held(self) -> bool:
         """True while URCs are held back (a prompt or data mode owns the port)."""
-        return self.mode is not Mode.COMMAND
-
-    def set_mode(self, mode: Mode) -> None:
-        """Switch the input mode; URCs held back are released once the port is back in command mode."""
-        self.mode = mode
-        if mode is Mode.COMMAND and self._held_urcs:
-            self.loop.call_soon(self._release_held_urcs)
+        return self._owned
 
     def _release_held_urcs(self) -> None:
-        if self.mode is not Mode.COMMAND:
+        if self._owned:
             return
         held, self._held_urcs = self._held_urcs, []
         for out in held:
-            self.emit(out)
+            self.output.write(out)

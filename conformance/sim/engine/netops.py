@@ -15,7 +15,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .loop import Loop, Timer, log
+from ..loop import Loop, Timer, log
+from .codes import CREATE_SOCKET_FAILED as ERR_CREATE_SOCKET
+from .codes import DNS_PARSE_FAILED as ERR_DNS_PARSE
+from .codes import TIMEOUT as ERR_TIMEOUT
 
 __all__ = [
     "DnsQuery",
@@ -25,11 +28,6 @@ __all__ = [
     "ipv4_literal",
     "system_dns_servers",
 ]
-
-# Error codes these operations report, named as BG96 §4 Table 1 names them (every dialect of the family shares them).
-ERR_DNS_PARSE = 565
-ERR_TIMEOUT = 569
-ERR_CREATE_SOCKET = 554
 
 _NTP_EPOCH_OFFSET = 2208988800  # seconds from 1900-01-01 (NTP era 0) to 1970-01-01
 
