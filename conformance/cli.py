@@ -5,6 +5,7 @@
     conformance peers serve ...          run the peers on a remote host (see docs/peers.md)
     conformance coverage bg96            list what the manual documents and the cases covering it
     conformance check-cases [PATH ...]   parse case files, report every malformed one as file:line
+    conformance report summary RUN_DIR   the acceptance summary of a run; also: report diff RUN_A RUN_B, report render
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("sim", help="start a simulated module (conformance sim bg96 --help)", add_help=False)
     sub.add_parser("peers", help="run the network peers (conformance peers serve --help)", add_help=False)
     sub.add_parser("coverage", help="what the manual documents, and the cases that cover it", add_help=False)
+    sub.add_parser("report", help="a run's acceptance summary, two runs' diff, the rendered Allure report "
+                                  "(conformance report --help)", add_help=False)
     p_check = sub.add_parser("check-cases", help="parse case files; print file:line for each malformed one")
     p_check.add_argument("paths", nargs="*", type=Path, default=[Path("cases")])
 
-    if args and args[0] in ("sim", "peers", "coverage"):  # these parse their own arguments
+    if args and args[0] in ("sim", "peers", "coverage", "report"):  # these parse their own arguments
         return _delegate(args[0], args[1:])
     ns = parser.parse_args(args)
     if ns.command == "log":
@@ -50,6 +53,10 @@ def _delegate(command: str, rest: list[str]) -> int:
             print("usage: conformance peers serve [options]  (see conformance peers serve --help)", file=sys.stderr)
             return 2
         return serve_main(rest[1:])
+    if command == "report":
+        from .reports.cli import report_main
+
+        return report_main(rest)
     from .reports.coverage import coverage_main
 
     return coverage_main(rest)
@@ -73,19 +80,31 @@ def _log(path: Path) -> int:
 
 
 def _check_cases(paths: list[Path]) -> int:
+    """Parse every case file (and read every block of each blocks file) under ``paths``; print each problem as
+    ``file:line: what is wrong``; 1 if there was any."""
     from .errors import ConformanceError
     from .transcript import parse_file
+    from .transcript.blocks import check_blocks_file, is_blocks_file
 
     files = [p for path in paths for p in (sorted(path.rglob("*.y*ml")) if path.is_dir() else [path])]
-    bad = 0
-    count = 0
+    bad_cases = bad_blocks = cases = 0
+    block_files = [file for file in files if is_blocks_file(file)]
     for file in files:
+        if file in block_files:
+            problems = check_blocks_file(file)
+            for problem in problems:
+                print(problem)
+            bad_blocks += bool(problems)
+            continue
         try:
-            count += len(parse_file(file))
+            cases += len(parse_file(file))
         except ConformanceError as exc:
-            bad += 1
+            bad_cases += 1
             print(exc)
-    print(f"{count} cases in {len(files) - bad} files parsed; {bad} malformed files")
+    case_files = len(files) - len(block_files)
+    bad = bad_cases + bad_blocks
+    print(f"{cases} cases in {case_files - bad_cases} files parsed; {bad} malformed files"
+          + (f" ({len(block_files)} blocks files read)" if block_files else ""))
     return 1 if bad else 0
 
 

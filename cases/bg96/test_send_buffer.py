@@ -7,21 +7,16 @@ goes through. Every byte the module accepted (SEND OK) reaches the peer, and non
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 MAX_BLOCKS = 5000  # 7.3 MB: far past any send buffer a module or a kernel keeps for one socket
+BLOCKS = Path(__file__).parent / "blocks.yaml"  # the blocks the BG96 case files share
 
 OPEN = """
-  > AT+QICSGP=1
-  < +QICSGP: <ctx_type:int>,"<ctx_apn:str>","<ctx_user:str>","<ctx_password:str>",<ctx_auth:int>
-  < OK
-  > AT+QICSGP=1,{ctx_type},"{ctx_apn}","{ctx_user}","{ctx_password}",{ctx_auth}
-  < OK
-  > AT+QIACT=1
-  < OK
-  > AT+QIOPEN=1,0,"TCP","{tcp_stall.host}",{tcp_stall.port},0,0
-  < OK
-  < +QIOPEN: 0,0
+  = context_active
+  = tcp_client_open peer=tcp_stall
 """
 
 SEND_BLOCK = """
@@ -35,7 +30,7 @@ SEND_BLOCK = """
 @pytest.mark.dialect("bg96")
 def test_send_fail_when_the_send_buffer_is_full_and_send_ok_once_it_drains(modem, tcp_stall) -> None:
     peers = {"tcp_stall": tcp_stall}
-    modem.run(OPEN, context=peers)
+    modem.run(OPEN, context=peers, blocks=BLOCKS)
     accepted = 0
     for _ in range(MAX_BLOCKS):
         if modem.run(SEND_BLOCK)["result"] == "SEND FAIL":

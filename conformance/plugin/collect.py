@@ -1,4 +1,8 @@
-"""Case files collected as test items: one item per case and dialect; a malformed file is one failing item."""
+"""Case files collected as test items: one item per case and dialect; a malformed file is one failing item.
+
+A dialect's blocks file (``cases/<dialect>/blocks.yaml``) is no case file: it yields nothing, or one failing item
+naming every malformed block in it (the cases using such a block fail on their own as well).
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,19 @@ from typing import Any
 
 import pytest
 
-from ..errors import ConformanceError
+from ..errors import CaseFileError, ConformanceError
 from ..transcript import Case, parse_file
+from ..transcript.blocks import check_blocks_file, is_blocks_file
+from ..transcript.model import BlockLocation
 from .run import CaseItem, run_case
 
-__all__ = ["BrokenCaseFile", "CaseFile"]
+__all__ = ["BlocksFile", "BrokenCaseFile", "CaseFile"]
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if file_path.suffix in (".yaml", ".yml") and "cases" in file_path.parts:
+        if is_blocks_file(file_path):
+            return BlocksFile.from_parent(parent, path=file_path)
         return CaseFile.from_parent(parent, path=file_path)
     return None
 
@@ -27,7 +35,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> Iterator[None]:
     broken = [item for item in items if isinstance(item, BrokenCaseFile)]
     yield
     items.extend(item for item in broken if item not in items)
-
 
 
 class CaseFile(pytest.File):
@@ -50,6 +57,17 @@ class CaseFile(pytest.File):
                 yield item
 
 
+class BlocksFile(pytest.File):
+    """A dialect's blocks file: no items when it is sound, one failing item listing its problems when not."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        problems = check_blocks_file(self.path)
+        if problems:
+            first, rest = problems[0], problems[1:]
+            error = CaseFileError(first.message + "".join(f"\n{p}" for p in rest), first.location)
+            yield BrokenCaseFile.from_parent(self, name=self.path.name, error=error)
+
+
 def _mark(item: pytest.Item, case: Case, dialect: str) -> None:
     config = item.config
     item.add_marker("case")
@@ -67,6 +85,7 @@ class BrokenCaseFile(pytest.Item):
     def __init__(self, *, error: ConformanceError, **kw: Any) -> None:
         super().__init__(**kw)
         self.error = error
+        self.fixturenames: tuple[str, ...] = ()  # no fixtures; plugins that look (labgrid's) find none
 
     def runtest(self) -> None:
         raise self.error
@@ -75,6 +94,9 @@ class BrokenCaseFile(pytest.Item):
         return str(self.error)
 
     def reportinfo(self) -> tuple[Path, int, str]:
-        line = self.error.location.line - 1 if self.error.location else 0
+        where = self.error.location
+        if isinstance(where, BlockLocation) and where.used_at is not None:
+            where = where.case_line  # the item is the case file: point at its line that used the block
+        line = where.line - 1 if where else 0
         return self.path, line, f"case file {self.path.name}"
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from .model import BlockLocation
 
 if TYPE_CHECKING:
     from .matcher import Record
@@ -24,12 +27,15 @@ def render_records(records: Sequence[Record], t0_ns: int, *, failed: Step | None
     """A table with a row per record: file line, expected (the case's line), observed, time, and a note.
 
     Rows the module produced that no step asked for (echoes, URCs set aside) have no expected side. The failing row
-    is marked ``>>``; ``?`` marks output set aside; ``!`` a deviation that did not fail the case.
+    is marked ``>>``; ``?`` marks output set aside; ``!`` a deviation that did not fail the case. A block's steps show
+    their own file and line (``blocks.yaml:12``) after the row of the case line that used the block.
     """
     rows = [("", "line", "expected (case file)", "observed (module / peer)", "time", "")]
     for rec in records:
         if rec.step is not None:
-            line = str(rec.step.location.line)
+            where = rec.step.location
+            # a block's line is in its own file: name it (the failing step's full location is printed below)
+            line = f"{Path(where.path).name}:{where.line}" if isinstance(where, BlockLocation) else str(where.line)
             expected = rec.step.source if rec.status != "echo" else ""
         else:
             line, expected = "", ""

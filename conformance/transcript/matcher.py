@@ -2,8 +2,8 @@
 
 Rules, in the order a received line is offered:
 
-1. the step being waited for (an ordered ``<`` line, or ``< >`` the prompt);
-2. a URC window still open (``<~``);
+1. the step being waited for (an ordered ``<`` line, or ``< >`` the prompt, or one of alternatives);
+2. a URC window still open (``<~``, or ``<?`` for a line that may come or not);
 3. a line shaped like one of the dialect's URCs is set aside: a later step or window may still claim it, and what is
    left at the end is reported as unexpected (failing the case only where it says ``unexpected_urcs: fail``);
 4. anything else is a mismatch, and the case fails at that step.
@@ -19,15 +19,18 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from ..dialects import Dialect
-from ..errors import ActionFailed, ConformanceError, LinkClosed, StepFailed
+from ..errors import ActionFailed, ConformanceError, LinkClosed, ModuleFlooded, StepFailed
 from ..link import escape_bytes, hold_silence
 from ..session import Session, Token
 from .model import (
     Action,
+    Alternatives,
     Check,
+    Cleanup,
     ExpectData,
     ExpectLine,
     ExpectPrompt,
@@ -37,6 +40,7 @@ from .model import (
     SendLine,
     Silence,
     Step,
+    UseBlock,
 )
 from .template import CAPTURE_TYPES, Scope, Template
 
@@ -67,7 +71,7 @@ class Record:
 @dataclass
 class _Window:
     step: ExpectLine
-    deadline_ns: int
+    deadline_ns: int | None  # None: an optional line without [within D] may come until the transcript ends
     ref_ns: int
     satisfied: bool = False
 
@@ -100,23 +104,64 @@ class Runner:
         self._windows: list[_Window] = []
         self._aside: list[_Aside] = []
         self._payload: Token | None = None  # the data after the last matched data header, for a following <<
+        self._line_end: bytes | None = None  # the line end of the last command, for a poll sending it again
+        self._started: set[int] = set()  # the block uses reached, whose 'finally' steps are due
 
     # -- public ----------------------------------------------------------------------------------------------------
 
     def run(self, steps: Sequence[Step]) -> None:
-        """Run ``steps`` in order; raise :class:`StepFailed` at the first unmet expectation."""
+        """Run ``steps`` in order; raise :class:`StepFailed` at the first unmet expectation.
+
+        Blocks' 'finally' steps (:class:`Cleanup`) among them run even after a failure (each whose use was reached);
+        the first failure is raised once they are done.
+        """
+        failure: ConformanceError | None = None
         for step in steps:
-            self._check_windows()
-            self._run_step(step)
-        self.finish_windows()
+            if isinstance(step, Cleanup):
+                failure = self._cleanup(step, failure)
+                continue
+            if failure is not None:
+                continue
+            try:
+                self._check_windows()
+                self._run_step(step)
+            except ConformanceError as exc:
+                failure = exc
+        if failure is None:
+            self.finish_windows()
+        if failure is not None:
+            raise failure
+
+    def _cleanup(self, step: Cleanup, failure: ConformanceError | None) -> ConformanceError | None:
+        """A block's 'finally' steps, if its use was reached; a failure here is kept unless one came first."""
+        if step.use not in self._started:
+            return failure
+        self._add(Record(step, f"(finally of block {step.block})", time.monotonic_ns(), "info"))
+        try:
+            for inner in step.steps:
+                self._check_windows()
+                self._run_step(inner)
+            self.finish_windows()
+        except ConformanceError as exc:
+            self._windows.clear()
+            return failure or exc
+        return failure
 
     def finish_windows(self) -> None:
-        """Wait for the URC windows still open, each until its deadline."""
+        """Wait for the URC windows still open, each until its deadline (an optional line without one is judged by
+        what has come by now)."""
+        if any(w.deadline_ns is None for w in self._windows) and self.session.mode == "command":
+            for token in self.session.look_ahead():
+                if self._claim_by_window(token):
+                    self.session.take(token)
         for window in list(self._windows):
             while not window.satisfied:
-                token = self.session.next_token(window.deadline_ns) if self.session.mode == "command" else None
+                token = None
+                if window.deadline_ns is not None and self.session.mode == "command":
+                    token = self.session.next_token(window.deadline_ns)
                 if token is None:
                     self._fail_window(window)
+                    break
                 self._offer_unasked(token)
         self._windows.clear()
 
@@ -158,6 +203,12 @@ class Runner:
                     self._open_window(step)
                 else:
                     self._expect_line(step)
+            elif isinstance(step, Alternatives):
+                self._alternatives(step)
+            elif isinstance(step, UseBlock):
+                self._started.add(step.use)
+                where = f", {Path(step.defined_at.path).name}:{step.defined_at.line}" if step.defined_at else ""
+                self._add(Record(step, f"(block {step.block}{where})", time.monotonic_ns(), "info"))
             elif isinstance(step, ExpectData):
                 self._expect_data(step)
             elif isinstance(step, Pause):
@@ -177,21 +228,25 @@ class Runner:
                 raise TypeError(step)
         except LinkClosed as exc:
             self._fail(step, f"the link closed: {exc.message}")
+        except ModuleFlooded as exc:
+            self._fail(step, exc.message)
         except KeyError as exc:
             self._fail(step, f"placeholder {{{exc.args[0]}}} has no value here (did the step that captures it run?)")
 
     def _send_line(self, step: SendLine) -> None:
         text = step.text.render_text(self.scope)
+        self._line_end = step.timing.line_end
         self._send_line_text(text, step, gap_s=step.timing.gap_s, line_rate=step.timing.line_rate)
 
     def _send_line_text(self, text: str, step: Step | None = None, **pacing: Any) -> None:
-        end = self.session.send_command(text, **pacing)
+        end = self.session.send_command(text, line_end=self._line_end, **pacing)
         self._ref_ns = end
         timing = self.dialect.response_time(text)
         self._response_s = timing.for_command(text)
         self._response_why = f"{timing.source} ({timing.command or 'default'} {self._response_s:g} s)"
         self._payload = None
-        self._add(Record(step, f"{text}\\r", end, "sent"))
+        line_end = self._line_end if self._line_end is not None else self.session.line_end
+        self._add(Record(step, text + escape_bytes(line_end), end, "sent"))
         self.session.link.note(f"step {step.location} sent" if step else f"poll: sent {text}")
 
     def _send_data(self, step: SendData) -> None:
@@ -209,7 +264,7 @@ class Runner:
 
     def _expect_line(self, step: ExpectLine) -> None:
         regex, types = self._compile(step)
-        described = f"{step.source.split(' ', 1)[1].split('  [')[0].strip()!r}"
+        described = repr(_described(step))
 
         def matches(tok: Token) -> bool:
             return tok.kind == "line" and regex.fullmatch(tok.text) is not None
@@ -217,8 +272,40 @@ class Runner:
         if step.timing.until_s is not None:
             token = self._poll(step, matches, described)
         else:
-            token = self._expect(step, matches, described, self._kind_regex(step))
+            kind = self._kind_regex(step)
+            token = self._expect(step, matches, described, kind.fullmatch if kind is not None else None)
         self._bind(regex.fullmatch(token.text), types)
+
+    def _alternatives(self, step: Alternatives) -> None:
+        """One of several answers: the first branch whose first line matches is taken, and the rest of it runs."""
+        firsts = [branch[0] for branch in step.branches]
+
+        def chosen(token: Token) -> int | None:
+            for i, first in enumerate(firsts):
+                if isinstance(first, ExpectPrompt):
+                    if token.kind == "prompt":
+                        return i
+                elif isinstance(first, ExpectLine) and token.kind == "line" and \
+                        self._compile(first)[0].fullmatch(token.text) is not None:
+                    return i
+            return None
+
+        kinds = [k for k in (self._kind_regex(f) for f in firsts if isinstance(f, ExpectLine)) if k is not None]
+        described = "one of " + ", ".join(repr(_described(f)) for f in firsts)
+        token = self._expect(step, lambda tok: chosen(tok) is not None, described,
+                             lambda text: any(k.fullmatch(text) for k in kinds),
+                             accept_as=lambda tok: firsts[chosen(tok) or 0])
+        branch = step.branches[chosen(token) or 0]
+        first = branch[0]
+        if isinstance(first, ExpectLine):
+            regex, types = self._compile(first)
+            self._bind(regex.fullmatch(token.text), types)
+        if len(step.branches) > 1:
+            self.session.link.note(f"step {step.location}: alternative {step.branches.index(branch) + 1} of "
+                                   f"{len(step.branches)} taken")
+        for inner in branch[1:]:
+            self._check_windows()
+            self._run_step(inner)
 
     def _poll(self, step: ExpectLine, matches: Callable[[Token], bool], described: str) -> Token:
         """``[until D]``: read the answer; while it is not the expected line, let the response finish and send the
@@ -267,13 +354,16 @@ class Runner:
             if token.kind == "line" and self.dialect.is_final(token.text):
                 return
 
-    def _expect(self, step: ExpectLine | ExpectPrompt, matches: Callable[[Token], bool], described: str,
-                kind: re.Pattern[str] | None = None) -> Token:
+    def _expect(self, step: ExpectLine | ExpectPrompt | Alternatives, matches: Callable[[Token], bool],
+                described: str, kind: Callable[[str], bool] | None = None,
+                accept_as: Callable[[Token], Step] | None = None) -> Token:
+        """Read until a token ``matches``; ``accept_as`` names the step that takes it (a branch of alternatives)."""
         deadline, why = self._deadline(step, step.timing.within_s)
+        taker = accept_as or (lambda _token: step)
         for aside in self._aside:
             if matches(aside.token):
                 self._aside.remove(aside)
-                return self._accept(step, aside.token, aside.payload)
+                return self._accept(taker(aside.token), aside.token, aside.payload)
         while True:
             token = self.session.next_token(deadline)
             if token is None:
@@ -287,10 +377,10 @@ class Runner:
                                  "data no step checked"))
                 continue
             if matches(token):
-                return self._accept(step, token, None)
+                return self._accept(taker(token), token, None)
             if self._claim_by_window(token):
                 continue
-            same_kind = kind is not None and kind.fullmatch(token.text.split(",", 1)[0]) is not None
+            same_kind = kind is not None and kind(token.text.split(",", 1)[0])
             if token.kind == "line" and self._unsolicited(token) and not same_kind:
                 self._set_aside(token)
                 continue
@@ -316,9 +406,14 @@ class Runner:
         return token
 
     def _open_window(self, step: ExpectLine) -> None:
-        deadline, _ = self._deadline(step, step.timing.within_s)
+        deadline: int | None
+        if step.optional and step.timing.within_s is None:
+            deadline = None  # it may come until the transcript ends
+        else:
+            deadline, _ = self._deadline(step, step.timing.within_s)
         window = _Window(step, deadline, self._ref_ns)
-        self._add(Record(step, "(window open)", time.monotonic_ns(), "info"))
+        self._add(Record(step, "(optional: may come)" if step.optional else "(window open)", time.monotonic_ns(),
+                         "info"))
         for aside in self._aside:
             if self._window_matches(window, aside.token):
                 self._aside.remove(aside)
@@ -344,7 +439,8 @@ class Runner:
         if window in self._windows:
             self._windows.remove(window)
         self._bind(regex.fullmatch(token.text), types)
-        self._add(Record(window.step, _show(token), token.t_last_ns, "ok", "in its window"))
+        self._add(Record(window.step, _show(token), token.t_last_ns, "ok",
+                         "optional: came" if window.step.optional else "in its window"))
         self.session.link.note(f"step {window.step.location} matched in its window")
 
     def _claim_by_window(self, token: Token) -> bool:
@@ -362,13 +458,20 @@ class Runner:
                 self.session.take(token)
         now = time.monotonic_ns()
         for window in list(self._windows):
-            if window.deadline_ns <= now:
+            if window.deadline_ns is not None and window.deadline_ns <= now:
                 self._fail_window(window)
 
     def _fail_window(self, window: _Window) -> None:
+        """A window whose time is up: a failure, or for an optional line the record that it did not come."""
+        if window.step.optional:
+            self._windows.remove(window)
+            self._add(Record(window.step, "(did not come)", time.monotonic_ns(), "info", "optional: did not come"))
+            self.session.link.note(f"step {window.step.location}: the optional line did not come")
+            return
+        assert window.deadline_ns is not None
         within = (window.deadline_ns - window.ref_ns) / 1e9
-        self._fail(window.step, f"expected {window.step.source.split(' ', 1)[1].split('  [')[0].strip()!r} "
-                   f"within {within:g} s of line {window.step.location.line - 0}; it did not come"
+        self._fail(window.step, f"expected {_described(window.step)!r} "
+                   f"within {within:g} s of line {window.step.location.line}; it did not come"
                    f"{self._waiting_bytes()}")
 
     def _offer_unasked(self, token: Token) -> None:
@@ -453,7 +556,7 @@ class Runner:
 
     def _compile(self, step: ExpectLine) -> tuple[re.Pattern[str], dict[str, str]]:
         if step.regex is not None:
-            return step.regex, {}
+            return step.regex.compile(self.scope)
         assert step.text is not None
         regex, groups = step.text.to_regex(self.scope)
         return regex, {name: cap.type for name, cap in groups.items()}
@@ -543,6 +646,11 @@ def _number(text: str) -> float | None:
         return float(text)
     except ValueError:
         return None
+
+
+def _described(step: Step) -> str:
+    """What a step expects, as the case wrote it (without its marker and annotation)."""
+    return step.source.split(" ", 1)[1].split("  [")[0].strip() if " " in step.source else step.source
 
 
 def _show(token: Token) -> str:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Location
+from .pattern import Pattern
 from .template import Template
 
 __all__ = [
     "Action",
+    "Alternatives",
+    "BlockLocation",
     "Case",
     "Check",
+    "Cleanup",
     "ExpectData",
     "ExpectLine",
     "ExpectPrompt",
@@ -23,7 +26,33 @@ __all__ = [
     "Silence",
     "Step",
     "Timing",
+    "UseBlock",
 ]
+
+
+@dataclass(frozen=True)
+class BlockLocation(Location):
+    """A line of a shared block, and the case line that used the block (shown in every report of it)."""
+
+    block: str = ""
+    used_at: Location | None = None
+
+    def __str__(self) -> str:
+        blocks = [self.block]
+        where = self.used_at
+        while isinstance(where, BlockLocation):  # a block used by a block: name the chain, then the case's line
+            blocks.append(where.block)
+            where = where.used_at
+        used = f", used at {where}" if where is not None else ""
+        return f"{self.path}:{self.line} (block {' in '.join(blocks)}{used})"
+
+    @property
+    def case_line(self) -> Location:
+        """The line of the case file itself that led here (through blocks using blocks)."""
+        where: Location = self
+        while isinstance(where, BlockLocation) and where.used_at is not None:
+            where = where.used_at
+        return where
 
 
 @dataclass(frozen=True)
@@ -36,6 +65,7 @@ class Timing:
     line_rate: int | None = None  # host bytes paced as a UART at this many bit/s
     until_s: float | None = None  # a polled answer: send the last command again until the line matches, this long
     every_s: float | None = None  # ... this far apart (default 200 ms)
+    line_end: bytes | None = None  # [end CRLF]: this command's line end, whatever the run's
 
 
 @dataclass(frozen=True)
@@ -66,12 +96,14 @@ class SendData(Step):
 
 @dataclass(frozen=True)
 class ExpectLine(Step):
-    """``< OK``, ``< +QIOPEN: <id:int>,0``, ``< /regex/``; ``<~`` for a URC that may come any time in a window."""
+    """``< OK``, ``< +QIOPEN: <id:int>,0``, ``< /regex/``; ``<~`` for a URC that may come any time in a window;
+    ``<?`` for a line that may come or not (a window that does not fail)."""
 
     text: Template | None
-    regex: re.Pattern[str] | None = None
+    regex: Pattern | None = None
     window: bool = False
     timing: Timing = Timing()
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -128,6 +160,33 @@ class Check(Step):
     left: Template
     op: str
     right: Template
+
+
+@dataclass(frozen=True)
+class Alternatives(Step):
+    """``< OK | ERROR``, or ``<|`` ... ``|`` ... ``|>``: one of several answers, each a branch of steps chosen by its
+    first line (an expected line or the prompt); the earliest branch whose first line matches is taken."""
+
+    branches: tuple[tuple[Step, ...], ...]
+    timing: Timing = Timing()
+
+
+@dataclass(frozen=True)
+class UseBlock(Step):
+    """``= tcp_client_open peer=tcp_echo``: the steps of a shared block follow, each with its own file line."""
+
+    block: str
+    use: int  # numbers the uses of a case, so its block's 'finally' runs only if the use was reached
+    defined_at: Location | None = None
+
+
+@dataclass(frozen=True)
+class Cleanup(Step):
+    """A block's 'finally' steps for one use: run after the case's own, if the use was reached, pass or fail."""
+
+    block: str
+    use: int
+    steps: tuple[Step, ...]
 
 
 @dataclass

@@ -2,12 +2,13 @@
 
 One notation serves host lines, payloads, peer arguments and expected module lines (see docs/case-format.md):
 
-- literal text; escapes ``\\r \\n \\t \\0 \\\\ \\xNN \\{ \\} \\< \\"``;
+- literal text; escapes ``\\r \\n \\t \\0 \\\\ \\xNN \\{ \\} \\< \\" \\|``;
 - control keys as the manuals write them: ``<Ctrl+Z>`` (0x1A), ``<ESC>`` (0x1B), ``<CR>``, ``<LF>``, any ``<Ctrl+A>``
   ... ``<Ctrl+Z>``;
-- placeholders ``{name}`` / ``{peer.attr}`` filled from the case's variables, captures and needed peers;
+- placeholders ``{name}`` / ``{peer.attr}`` filled from the case's variables, captures and needed peers, with a
+  default after ``|`` (``{bench.apn|internet}``) for a value that may be missing;
 - byte generators ``{pattern:1460}``, ``{bytes:0-255}``, ``{repeat:10:1A}``, and ``{hex:...}`` / ``{len:...}`` around
-  any of them or a placeholder;
+  any of them, a placeholder, or quoted text (``{len:"hello"}``);
 - in expected module lines only: typed captures ``<name:int>`` (also ``str``, ``ip``, ``hex``, ``any``).
 """
 
@@ -16,18 +17,23 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import CaseFileError, Location
+from .limits import MAX_GENERATED_BYTES
 
 __all__ = [
     "CAPTURE_TYPES",
     "Capture",
+    "Const",
     "Gen",
+    "Names",
     "Scope",
     "Template",
     "Var",
+    "parse_placeholder",
     "parse_template",
+    "placeholder_end",
     "to_bytes",
 ]
 
@@ -36,7 +42,7 @@ _VAR_RE = re.compile(rf"{_IDENT}(?:\.{_IDENT})*")
 _CTRL_RE = re.compile(r"ctrl[+-]([a-z\[])", re.IGNORECASE)
 _NAMED_KEYS = {"esc": 0x1B, "cr": 0x0D, "lf": 0x0A, "nul": 0x00, "sub": 0x1A, "bs": 0x08, "tab": 0x09}
 _ESCAPES = {"r": b"\r", "n": b"\n", "t": b"\t", "0": b"\x00", "\\": b"\\", "{": b"{", "}": b"}", "<": b"<",
-            '"': b'"', ">": b">"}
+            '"': b'"', ">": b">", "|": b"|"}
 
 # What a typed capture matches, in the manual's own notation <name:type>.
 CAPTURE_TYPES: dict[str, tuple[str, Callable[[str], Any]]] = {
@@ -50,21 +56,34 @@ CAPTURE_TYPES: dict[str, tuple[str, Callable[[str], Any]]] = {
 
 @dataclass(frozen=True)
 class Var:
-    """A placeholder ``{root.attr...}``."""
+    """A placeholder ``{root.attr...}``, with the bytes to use when it has no value (``{bench.apn|internet}``)."""
 
     path: tuple[str, ...]
+    default: bytes | None = None
 
     def __str__(self) -> str:
-        return "{" + ".".join(self.path) + "}"
+        tail = "" if self.default is None else "|" + self.default.decode("latin-1")
+        return "{" + ".".join(self.path) + tail + "}"
+
+
+@dataclass(frozen=True)
+class Const:
+    """A value fixed when the case is read: a block's parameter as the case gave it (``id=0``)."""
+
+    value: Any
+    name: str = ""
+
+    def __str__(self) -> str:
+        return str(self.value)
 
 
 @dataclass(frozen=True)
 class Gen:
-    """A byte generator ``{name:arg}``; ``inner`` is the generator or placeholder that hex/len wrap."""
+    """A byte generator ``{name:arg}``; ``inner`` is what hex/len wrap: a generator, a placeholder or quoted text."""
 
     name: str
     arg: str
-    inner: Gen | Var | None = None
+    inner: Gen | Var | Const | Template | None = None
 
     def __str__(self) -> str:
         return "{" + f"{self.name}:{self.arg}" + "}"
@@ -78,7 +97,15 @@ class Capture:
     type: str
 
 
-Part = bytes | Var | Gen | Capture
+Part = bytes | Var | Const | Gen | Capture
+
+
+class Names(Protocol):
+    """How the names of a text are bound where it is read: a block renames its captures and binds its parameters."""
+
+    def var(self, var: Var) -> Var | Const: ...
+
+    def capture(self, name: str) -> str: ...
 
 
 class Scope:
@@ -104,6 +131,15 @@ class Scope:
                 raise KeyError(name)
         return value
 
+    def value_of(self, var: Var) -> Any:
+        """The value of placeholder ``var``, or its default; KeyError if it has neither."""
+        try:
+            return self.lookup(var.path)
+        except KeyError:
+            if var.default is None:
+                raise
+            return var.default
+
 
 @dataclass(frozen=True)
 class Template:
@@ -121,7 +157,7 @@ class Template:
             elif isinstance(part, Capture):
                 out += to_bytes(scope.lookup((part.name,)))
             else:
-                out += _expand(part, scope)
+                out += expand(part, scope)
         return bytes(out)
 
     def render_text(self, scope: Scope) -> str:
@@ -131,11 +167,7 @@ class Template:
         """The first names of every placeholder, to check they can be filled."""
         names: set[str] = set()
         for part in self.parts:
-            var = part.inner if isinstance(part, Gen) else part
-            while isinstance(var, Gen):
-                var = var.inner
-            if isinstance(var, Var):
-                names.add(var.path[0])
+            names |= part_roots(part)
         return names
 
     def captures(self) -> list[Capture]:
@@ -150,12 +182,7 @@ class Template:
         groups: dict[str, Capture] = {}
         for part in self.parts:
             if isinstance(part, Capture):
-                if part.name in scope.values or part.name in groups:
-                    bound = scope.values.get(part.name)
-                    pattern.append(re.escape(str(bound)) if part.name not in groups else f"(?P={part.name})")
-                else:
-                    groups[part.name] = part
-                    pattern.append(f"(?P<{part.name}>{CAPTURE_TYPES[part.type][0]})")
+                pattern.append(capture_regex(part, scope, groups))
             else:
                 pattern.append(re.escape(Template((part,)).render(scope).decode("latin-1")))
         return re.compile("".join(pattern), re.DOTALL), groups
@@ -172,6 +199,27 @@ class Template:
         return "".join(out)
 
 
+def capture_regex(part: Capture, scope: Scope, groups: dict[str, Capture]) -> str:
+    """The regular expression for capture ``part``: its bound value, a back-reference, or a new named group."""
+    if part.name in groups:
+        return f"(?P={part.name})"
+    if part.name in scope.values:
+        return re.escape(str(scope.values[part.name]))
+    groups[part.name] = part
+    return f"(?P<{part.name}>{CAPTURE_TYPES[part.type][0]})"
+
+
+def part_roots(part: Part | Template | None) -> set[str]:
+    """The first names of the placeholders in ``part``."""
+    if isinstance(part, Var):
+        return {part.path[0]}
+    if isinstance(part, Gen):
+        return part_roots(part.inner)
+    if isinstance(part, Template):
+        return part.roots()
+    return set()
+
+
 def to_bytes(value: Any) -> bytes:
     """A placeholder's value as bytes: bytes as they are, text as latin-1, anything else as its ``str``."""
     if isinstance(value, (bytes, bytearray)):
@@ -182,8 +230,9 @@ def to_bytes(value: Any) -> bytes:
 
 
 def parse_template(text: str, location: Location | None = None, *, keys: bool = True,
-                   captures: bool = False) -> Template:
-    """Parse ``text``: ``keys`` allows ``<Ctrl+Z>``-style keys, ``captures`` allows ``<name:type>`` captures.
+                   captures: bool = False, names: Names | None = None) -> Template:
+    """Parse ``text``: ``keys`` allows ``<Ctrl+Z>``-style keys, ``captures`` allows ``<name:type>`` captures;
+    ``names`` binds placeholders and renames captures (inside a block).
 
     Raises :class:`CaseFileError` naming the column and what is wrong.
     """
@@ -213,15 +262,17 @@ def parse_template(text: str, location: Location | None = None, *, keys: bool = 
                 i += 4
                 continue
             if e not in _ESCAPES:
-                raise fail(f"unknown escape '\\{e}' (known: \\r \\n \\t \\0 \\\\ \\xNN \\{{ \\}} \\< \\\")")
+                raise fail(f"unknown escape '\\{e}' (known: \\r \\n \\t \\0 \\\\ \\xNN \\{{ \\}} \\< \\\" \\|)")
             lit += _ESCAPES[e]
             i += 2
         elif c == "{":
-            close = text.find("}", i)
-            if close < 0:
-                raise fail(f"'{{' at column {i + 1} is not closed: write \\{{ for a literal brace")
+            close = placeholder_end(text, i, fail)
             flush()
-            parts.append(_parse_placeholder(text[i + 1:close], fail))
+            part = parse_placeholder(text[i + 1:close], fail, location, names)
+            if isinstance(part, Const):
+                lit += to_bytes(part.value)  # a parameter's literal value is text like any other
+            else:
+                parts.append(part)
             i = close + 1
         elif c == "}":
             raise fail(f"'}}' at column {i + 1} closes nothing: write \\}} for a literal brace")
@@ -239,7 +290,7 @@ def parse_template(text: str, location: Location | None = None, *, keys: bool = 
                     raise fail(f"capture <{inner}>: unknown type {m.group(2)!r} "
                                f"(known: {', '.join(CAPTURE_TYPES)})")
                 flush()
-                parts.append(Capture(m.group(1), m.group(2)))
+                parts.append(Capture(names.capture(m.group(1)) if names else m.group(1), m.group(2)))
                 i = close + 1
                 continue
             if close > 0 and re.fullmatch(_IDENT, inner):
@@ -262,15 +313,59 @@ GENERATORS = ("pattern", "bytes", "repeat", "hex", "len")
 _PATTERN_ALPHABET = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
-def _parse_placeholder(body: str, fail: Callable[[str], CaseFileError]) -> Var | Gen:
+def placeholder_end(text: str, start: int, fail: Callable[[str], CaseFileError]) -> int:
+    """The index of the ``}`` closing the placeholder opened at ``text[start]``; quoted text (``{len:"a}b"}``) and
+    escapes inside are passed over."""
+    i, n = start + 1, len(text)
+    quoted = re.match(r"\{(?:hex|len):\"", text[start:start + 6]) is not None
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == '"' and quoted:
+            i += 1
+            while i < n and text[i] != '"':
+                i += 2 if text[i] == "\\" else 1
+            if i >= n:
+                raise fail(f"the quoted text of {text[start:start + 6]}... at column {start + 1} is not closed")
+            i += 1
+            continue
+        if c == "}":
+            return i
+        if c == "{":
+            break
+        i += 1
+    raise fail(f"'{{' at column {start + 1} is not closed: write \\{{ for a literal brace")
+
+
+def parse_placeholder(body: str, fail: Callable[[str], CaseFileError], location: Location | None = None,
+                      names: Names | None = None) -> Var | Const | Gen:
+    """One placeholder's ``body`` (between the braces): a generator, or a name with an optional ``|default``."""
     name, sep, arg = body.partition(":")
     if sep and name in GENERATORS:
         if name in ("hex", "len"):
-            return Gen(name, arg, _parse_placeholder(arg, fail))
+            if len(arg) >= 2 and arg.startswith('"') and arg.endswith('"'):
+                return Gen(name, arg, parse_template(arg[1:-1], location, names=names))
+            return Gen(name, arg, parse_placeholder(arg, fail, location, names))
         _check_generator(name, arg, fail)
         return Gen(name, arg)
-    if _VAR_RE.fullmatch(body):
-        return Var(tuple(body.split(".")))
+    ref, bar, default = body.partition("|")
+    if _VAR_RE.fullmatch(ref):
+        fallback = None
+        if bar:
+            if "{" in default or "<" in default:
+                raise fail(f"{{{body}}}: a default is plain text (no placeholder, key or capture in it)")
+            fallback = parse_template(default, location, keys=False).render(Scope())
+        var = Var(tuple(ref.split(".")), fallback)
+        if names is None:
+            return var
+        try:
+            return names.var(var)
+        except CaseFileError as exc:
+            if exc.location is None:
+                raise fail(exc.message) from None
+            raise
     if sep:
         raise fail(f"{{{body}}}: unknown generator {name!r} (known: {', '.join(GENERATORS)})")
     raise fail(f"{{{body}}} is not a placeholder: use a name such as {{tcp_echo.port}}, or \\{{ for a literal brace")
@@ -285,11 +380,21 @@ def _check_generator(name: str, arg: str, fail: Callable[[str], CaseFileError]) 
             raise fail(f"{{bytes:{arg}}}: give a range of byte values, e.g. {{bytes:0-255}}")
     if name == "repeat" and not re.fullmatch(r"\d+:[0-9A-Fa-f]{2}", arg):
         raise fail(f"{{repeat:{arg}}}: give a count and a hex byte, e.g. {{repeat:10:1A}}")
+    if name in ("pattern", "repeat"):
+        count = arg.split(":", 1)[0]
+        if len(count) > 9 or int(count) > MAX_GENERATED_BYTES:
+            raise fail(f"{{{name}:{arg}}}: {count} bytes is more than a generator makes (at most "
+                       f"{MAX_GENERATED_BYTES})")
 
 
-def _expand(part: Var | Gen, scope: Scope) -> bytes:
+def expand(part: Var | Const | Gen | Template, scope: Scope) -> bytes:
+    """The bytes of a placeholder, constant, generator or quoted text in ``scope``."""
     if isinstance(part, Var):
-        return to_bytes(scope.lookup(part.path))
+        return to_bytes(scope.value_of(part))
+    if isinstance(part, Const):
+        return to_bytes(part.value)
+    if isinstance(part, Template):
+        return part.render(scope)
     if part.name == "pattern":
         count = int(part.arg)
         reps = count // len(_PATTERN_ALPHABET) + 1
@@ -301,7 +406,7 @@ def _expand(part: Var | Gen, scope: Scope) -> bytes:
         count, byte = part.arg.split(":")
         return bytes([int(byte, 16)]) * int(count)
     assert part.inner is not None
-    inner = _expand(part.inner, scope)
+    inner = expand(part.inner, scope)
     if part.name == "hex":
         return inner.hex().upper().encode("ascii")
     return str(len(inner)).encode("ascii")  # len

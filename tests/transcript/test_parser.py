@@ -105,7 +105,8 @@ def test_the_repository_case_files_parse() -> None:
     root = Path(__file__).parents[2] / "cases"
     files = sorted(root.rglob("*.yaml"))
     for file in files:
-        assert parse_file(file), file
+        if file.name != "blocks.yaml":  # shared steps, not a case file
+            assert parse_file(file), file
 
 
 HEAD = "title: t\nsource: BG96 TCP/IP AT Commands Manual V1.0 §3.2\ndialects: [bg96]\n"
