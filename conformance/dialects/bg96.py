@@ -60,8 +60,9 @@ ERRORS = (
     ErrorCode(571, "Cancel send", "<ESC> typed after the \">\" prompt of AT+QISEND", _src("2.1.7")),
     ErrorCode(572, "Operation not allowed", "ASSUMPTION: AT+QIOPEN on a context that is not activated",
               _src("2.1.4")),
-    ErrorCode(573, "APN not configured", "ASSUMPTION: AT+QIACT on a context never configured with AT+QICSGP",
-              _src("2.1.1")),
+    ErrorCode(573, "APN not configured", "an empty or never configured APN activates on real networks (the "
+              "network supplies its default), so only a network that insists on an APN refuses AT+QIACT with it; the "
+              "control channel injects it (sim_control)", _src("2.1.1"), provokable=False),
     ErrorCode(574, "Port busy", "AT+QIOPEN \"TCP LISTENER\" or \"UDP SERVICE\" on a <local_port> another of the "
               "module's sockets already uses", _src("2.1.4")),
 )
