@@ -98,7 +98,7 @@ def test_sigterm_ends_the_run_with_its_results_written(tmp_path: Path, module: R
         if proc.poll() is None:
             proc.kill()
     text = output.decode(errors="replace")
-    assert proc.returncode == 1 and "stopped by SIGTERM" in text, text
+    assert proc.returncode == 2 and "Interrupted: stopped by SIGTERM" in text, text  # pytest: interrupted
     cases = list(ET.parse(out / "junit.xml").getroot().iter("testcase"))
     assert [c.get("name") for c in cases] == ["waits_long_for_an_answer_that_never_comes[bg96]"]
     assert "stopped by SIGTERM" in cases[0].find("failure").get("message")
