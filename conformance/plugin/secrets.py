@@ -53,7 +53,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if not redactor.active:
         return
     if report.longrepr is not None and not isinstance(report.longrepr, tuple):  # a tuple is a skip's (path, line, why)
-        report.longrepr = redactor.text(str(report.longrepr))
+        text = str(report.longrepr)
+        masked = redactor.text(text)
+        if masked != text:  # else keep it as it is: JUnit XML and Allure take the failure's message from its parts
+            report.longrepr = masked
     elif isinstance(report.longrepr, tuple):
         path, line, why = report.longrepr
         report.longrepr = (path, line, redactor.text(why))
