@@ -9,37 +9,46 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..dialects import Dialect
-from ..errors import ConformanceError, LinkClosed, StepFailed
+from ..errors import NonConformance, StepFailed
 from ..link import FlightRecorder, Link, hold_silence
 from ..redact import Redactor
 from ..session import Session
 from ..transcript import Runner, Scope
+from ..transcript.blocks import BlockLibrary
 from ..transcript.parser import BUILTIN_ROOTS, parse_transcript
 
 __all__ = ["Modem", "ModemWedged", "Response", "make_redactor"]
 
-_PROBE_S = 2.0  # how long "AT" may take to answer before the module counts as not answering
+_ESCAPE_ANSWER_S = 2.0  # after the escape's guard time, how long its OK may take
 
 
-class ModemWedged(ConformanceError):
-    """The module answers nothing, even after leaving data mode: it needs a power cycle."""
+class ModemWedged(NonConformance):
+    """The module did not get back to its start state, or does not answer and could not be brought back (a power
+    cycle, its port reopened: :mod:`conformance.strategy`)."""
 
 
 @dataclass
 class Response:
-    """What a command got back: the lines before the final result, the final result, and when it ended."""
+    """What a command got back: the lines before the final result, the final result, and when it ended.
+
+    ``final`` is ``""`` for a command the dialect answers with no result code at all (M95 ``AT+QILOCIP``: its
+    address alone, in ``lines``). ``completion`` is the line that ended a response going on after ``OK`` (BC660K
+    ``AT+QICLOSE``: ``CLOSE OK``; M95 ``AT+QIOPEN``: ``CONNECT OK`` or ``CONNECT FAIL``).
+    """
 
     command: str
     lines: list[str]
     final: str
     t_ns: int
+    completion: str = ""
 
     @property
     def ok(self) -> bool:
-        return self.final == "OK"
+        return self.final in ("OK", "")
 
 
 @dataclass
@@ -65,17 +74,31 @@ class Modem:
         self.session.send_command(text)
         limit = timeout if timeout is not None else self.dialect.response_time(text).for_command(text)
         deadline = self.session.last_tx_ns + int(limit * 1e9)
+        bare = self.dialect.bare_result(text)  # answered with no result code (M95 AT+QILOCIP)
+        after_ok = self.dialect.ends_after_ok(text)  # goes on after OK (BC660K AT+QICLOSE: CLOSE OK)
         lines: list[str] = []
+        final = ""
         while True:
             token = self.session.next_token(deadline)
             if token is None:
-                raise StepFailed(f"{text}: no final result within {limit:g} s; lines so far: {lines!r}; "
+                waited = f"{after_ok.pattern!r} after OK" if final else "final result"
+                raise StepFailed(f"{text}: no {waited} within {limit:g} s; lines so far: {lines!r}; "
                                  f"unparsed: {self.session.unconsumed()[:80]!r}")
             if token.kind in ("echo", "data"):
                 continue
             if token.kind == "prompt":
                 return Response(text, lines, ">", token.t_last_ns)
-            if self.dialect.is_final(token.text):
+            if final and after_ok is not None:
+                if after_ok.fullmatch(token.text):
+                    return Response(text, lines, final, token.t_last_ns, completion=token.text)
+                if self.dialect.is_final(token.text) and token.text != "OK":  # an error ends it as always
+                    return Response(text, lines, token.text, token.t_last_ns)
+            elif bare is not None and bare.fullmatch(token.text):
+                return Response(text, [*lines, token.text], "", token.t_last_ns)
+            elif self.dialect.is_final(token.text):
+                if token.text == "OK" and after_ok is not None:
+                    final = "OK"
+                    continue
                 return Response(text, lines, token.text, token.t_last_ns)
             if self.dialect.is_unsolicited(token.text, text) and not _answers(text, token.text):
                 self.urcs.append(token.text)
@@ -103,17 +126,19 @@ class Modem:
                 self.urcs.append(token.text)
 
     def run(self, transcript: str, *, context: Mapping[str, Any] | None = None, where: str | None = None,
-            **variables: Any) -> dict[str, Any]:
+            blocks: str | Path | None = None, **variables: Any) -> dict[str, Any]:
         """Run ``transcript`` (case-file transcript notation) through the same matcher as case files.
 
-        Returns the captures. ``context`` names peers and other action targets; ``variables`` fill placeholders.
-        Failures name ``where`` (default: the calling file and line) and the line within the transcript.
+        Returns the captures. ``context`` names peers and other action targets; ``variables`` fill placeholders;
+        ``blocks`` is a blocks file for ``= name`` lines (their 'finally' steps do not run: the fixture resets the
+        module). Failures name ``where`` (default: the calling file and line) and the line within the transcript.
         """
         if where is None:
             caller = inspect.stack(context=0)[1]
             where = f"{caller.filename}:{caller.lineno}, transcript line"
         values = {**variables, **(context or {})}
-        steps, _ = parse_transcript(transcript, (where, 1), set(values) | BUILTIN_ROOTS)
+        library = BlockLibrary.load(Path(blocks)) if blocks is not None else None
+        steps, _ = parse_transcript(transcript, (where, 1), set(values) | BUILTIN_ROOTS, blocks=library)
         log = str(self.link.recorder.path) if self.link.recorder is not None else ""
         redact = self.link.recorder.redactor.text if self.link.recorder is not None else None
         runner = Runner(self.session, Scope({**values, "module": self.info}), dict(context or {}), flight_log=log,
@@ -127,14 +152,6 @@ class Modem:
 
     # -- getting back to a clean state -----------------------------------------------------------------------------
 
-    def answers(self, within: float = _PROBE_S) -> bool:
-        """True if ``AT`` gets ``OK`` within ``within`` seconds (what was pending is dropped first)."""
-        self.drain()
-        try:
-            return self.command("AT", timeout=within).ok
-        except StepFailed:
-            return False
-
     def escape(self) -> bool:
         """Leave transparent (data) mode with the dialect's guarded escape sequence; True if the module said OK."""
         rules = self.dialect.escape
@@ -143,7 +160,7 @@ class Modem:
         self.link.note("teardown: escape from data mode")
         hold_silence(rules.guard_before_s + 0.1)
         self.session.send_data(rules.sequence, echo=False)
-        deadline = time.monotonic_ns() + int((rules.guard_after_s + _PROBE_S) * 1e9)
+        deadline = time.monotonic_ns() + int((rules.guard_after_s + _ESCAPE_ANSWER_S) * 1e9)
         while (token := self.session.next_token(deadline)) is not None:
             if token.kind == "line" and token.text == "OK":
                 return True
@@ -160,14 +177,13 @@ class Modem:
         return dropped
 
     def reset(self) -> None:
-        """Bring the module back to the state a case starts from: command mode, nothing open, default settings.
+        """Put a synchronised module back in the state a case starts from: nothing open, no context active, every
+        setting at its default (the dialect's cleanup and reset commands, each given its documented time).
 
-        Raises :class:`ModemWedged` if it does not answer even after an escape from data mode.
+        Raises :class:`StepFailed` if a command gets no answer in time; see :mod:`conformance.strategy` for getting a
+        module to answer at all.
         """
-        self.link.note("teardown: reset to the start state")
-        escaped = self.answers() or (self.escape() and self.answers()) or self.answers(within=_PROBE_S * 2)
-        if not escaped:
-            raise ModemWedged(f"{self.url}: no answer to AT, not even after the escape sequence")
+        self.link.note("reset to the start state")
         for step in self.dialect.cleanup:
             regex = re.compile(step.pattern)
             response = self.command(step.query)
@@ -181,19 +197,56 @@ class Modem:
         self.urcs.clear()
 
     def identify(self) -> dict[str, str]:
-        """Model and revision from ``ATI`` (and ``AT+GMR``), for reports."""
+        """Model and firmware revision, for reports: from ``ATI``, ``AT+GMR`` and ``AT+QGMR``, each given its
+        documented time (a late answer would otherwise be taken for the next command's).
+
+        ``model`` is ATI's line that the dialect's ``identify`` patterns match (else its first line that is not the
+        manufacturer's); ``revision`` ATI's ``Revision:`` (else AT+GMR's answer); ``firmware`` AT+QGMR's answer, the
+        revision with its build, where the module has the command.
+        """
         found: dict[str, str] = {}
-        try:
-            lines = self.command("ATI", timeout=_PROBE_S).lines
-        except (StepFailed, LinkClosed):
-            return found
-        found["ati"] = " / ".join(lines)
-        for line in lines:
+        ati = self._probe("ATI")
+        if ati:
+            found["ati"] = " / ".join(ati)
+        for line in ati:
             if line.startswith("Revision:"):
-                found["revision"] = line.split(":", 1)[1].strip()
-            elif line and line not in ("Quectel",) and "model" not in found:
-                found["model"] = line
+                found.setdefault("revision", line.split(":", 1)[1].strip())
+        named = [line for line in ati if line and not line.startswith("Revision:")]
+        model = next((line for line in named if any(re.fullmatch(p, line) for p in self.dialect.identify)), None)
+        model = model or next((line for line in named if not line.lower().startswith("quectel")), None)
+        if model:
+            found["model"] = model
+        if "revision" not in found:
+            gmr = self._probe("AT+GMR")
+            if gmr:
+                found["revision"] = gmr[0].removeprefix("Revision:").strip()
+        qgmr = self._probe("AT+QGMR")
+        if qgmr and qgmr[0] != found.get("revision"):
+            found["firmware"] = qgmr[0]
+        gsn = self._probe("AT+GSN")  # the IMEI (3GPP TS 27.007 §5.4); reports show its last 4 digits only
+        if gsn and gsn[0].strip().isdigit():
+            found["imei"] = gsn[0].strip()
         return found
+
+    def _probe(self, command: str) -> list[str]:
+        """The information lines of ``command``'s answer; none if it fails or gets no answer in its documented time."""
+        try:
+            response = self.command(command)
+        except StepFailed:
+            return []
+        return [line for line in response.lines if line] if response.ok else []
+
+    def attach(self, link: Link) -> None:
+        """Speak to the module over a new link (its port opened again): a new session, the host's line end kept.
+
+        The session starts at the link's first byte, so what the module said as the port opened is read too.
+        """
+        line_end = self.session.line_end
+        self.link = link
+        self.session = Session(link, self.dialect)
+        self.session.line_end = line_end
+        self.session.cursor = 0
+        self.urcs.clear()
 
     def record_to(self, recorder: FlightRecorder | None) -> None:
         """Send the flight log to ``recorder`` (a case's), or back to the module's own log with None."""
