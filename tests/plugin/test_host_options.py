@@ -68,7 +68,8 @@ def test_revision_holds_a_dialect_to_the_older_documents_times(pytester: pytest.
     from conformance import dialects
 
     older = dialects.get("m95").with_revision("V1.1")
-    assert older.response_time("AT+QIACT").seconds == 180 and dialects.get("m95").response_time("AT+QIACT").seconds == 150
+    assert older.response_time("AT+QIACT").seconds == 180
+    assert dialects.get("m95").response_time("AT+QIACT").seconds == 150
     bad = pytester.runpytest("--revision", "m95=V9", "--collect-only", "-p", "no:cacheprovider")
     assert bad.ret == 4
     bad.stderr.fnmatch_lines(["*--revision m95=V9: m95 has the revisions V1.1, V2.0*"])
