@@ -28,6 +28,8 @@ SEND_BLOCK = """
 
 
 @pytest.mark.dialect("bg96")
+@pytest.mark.source("BG96 TCP/IP AT Commands Manual V1.0 §2.1.7 AT+QISEND write fixed",
+                    "BG96 TCP/IP AT Commands Manual V1.0 §2.1.7 AT+QISEND write query")
 def test_send_fail_when_the_send_buffer_is_full_and_send_ok_once_it_drains(modem, tcp_stall) -> None:
     peers = {"tcp_stall": tcp_stall}
     modem.run(OPEN, context=peers, blocks=BLOCKS)

@@ -180,6 +180,8 @@ RESET_COMMANDS = (
     "AT+QITCFG=3,2,512,1",  # §4 / recommended process §2 (ASSUMPTION: the documents' example is the default)
     "AT&D2",  # ASSUMPTION: V.250's default; §4 sets AT&D1 to leave data mode by DTR
     "AT+QSCLK=0",  # §9 enables sleep with 1; the suite talks to an awake module
+    "AT+CREG=0",  # recommended process §2 turns the registration URCs on; 27.007's default is off
+    "AT+CGREG=0",
 )
 
 _IPV4 = r"\d{1,3}(?:\.\d{1,3}){3}"
@@ -282,6 +284,9 @@ M95 = register(
             r'AT\+CPIN="?[0-9]+"?,"?(?P<secret>[0-9]+)',  # a new PIN after a PUK
         ),
         reset_commands=RESET_COMMANDS,
+        # ASSUMPTION (family AT manual; "Call Ready" in the family's recovery): what a module with a fixed baud rate
+        # (AT+IPR=<rate>&W, recommended process §2) says when it has started; with autobauding it says nothing
+        startup_lines=("RDY", "+CFUN: 1", "+CPIN: READY", "Call Ready", "SMS Ready"),
         urc_prefixes=(
             # The family's other subsystems (ASSUMPTION, family AT manual): SIM, registration (recommended process
             # §2: +CREG: 1, +CGREG: 5 ...), SMS, calls, USSD, time zone, start-up and power.

@@ -61,30 +61,43 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     """Name, labels and description of a case's Allure result, set as its setup ends (after allure-pytest's own), so
     a case skipped before it runs is filed like one that ran."""
     yield
+    if not enabled(item.config):
+        return
     case, dialect = getattr(item, "case", None), getattr(item, "dialect", None)
-    if not isinstance(case, Case) or not enabled(item.config):
+    sources = [str(a) for mark in item.iter_markers("source") for a in mark.args]
+    if not isinstance(case, Case) and not sources:
         return
     test = _current_test(item.config)
     if test is None:
         return
-    test.name = f"{case.title} [{dialect}]"
-    test.description = _description(case)
-    test.labels.extend(Label(name=name, value=value) for name, value in case_labels(case, str(dialect)))
+    if isinstance(case, Case):
+        test.name = f"{case.title} [{dialect}]"
+        test.description = _description(case)
+        labels = case_labels(case, str(dialect))
+    else:  # a Python conformance test citing the manual with @pytest.mark.source(...)
+        marker = item.get_closest_marker("dialect")
+        labels = source_labels(sources, str(marker.args[0]) if marker else "", ())
+    test.labels.extend(Label(name=name, value=value) for name, value in labels)
 
 
 def case_labels(case: Case, dialect: str) -> list[tuple[str, str]]:
     """The Allure labels of ``case`` run against ``dialect``."""
-    labels = [("epic", dialect), ("dialect", dialect), ("parentSuite", dialect)]
-    first_manual, first_section = split_source(case.sources[0]) if case.sources else ("", "-")
+    return source_labels(case.sources, dialect, case.tags)
+
+
+def source_labels(sources: Sequence[str], dialect: str, tags: Iterable[str]) -> list[tuple[str, str]]:
+    """The Allure labels of a test citing ``sources``, run against ``dialect``, tagged ``tags``."""
+    labels = [("epic", dialect), ("dialect", dialect), ("parentSuite", dialect)] if dialect else []
+    first_manual, first_section = split_source(sources[0]) if sources else ("", "-")
     labels.append(("suite", first_manual))
     if first_section != "-":
         labels.append(("subSuite", f"§{first_section}"))
-    for source in case.sources:
+    for source in sources:
         manual, section = split_source(source)
         labels += [("feature", manual), ("manual", manual)]
         if section != "-":
             labels += [("story", f"§{section}"), ("section", section)]
-    labels.append(("severity", _severity(case.tags)))  # the case's tags are tags already: allure-pytest makes a
+    labels.append(("severity", _severity(tags)))  # the case's tags are tags already: allure-pytest makes a
     # tag of every marker without arguments, and each tag is a marker of the case's item
     seen: set[tuple[str, str]] = set()
     return [label for label in labels if not (label in seen or seen.add(label))]

@@ -38,6 +38,7 @@ from .documented import (
     load_documented,
 )
 from .documented import MARK as _MARK
+from .pytests import PythonTest, python_tests
 
 __all__ = [
     "KINDS",
@@ -132,9 +133,15 @@ class Coverage:
                 if documented.dialect in case.dialects:
                     cov.cases += 1
                     cov._add_case(case, file)
+        for path in paths:  # Python conformance tests cite with @pytest.mark.source (conformance.reports.pytests)
+            for file in sorted(path.rglob("test_*.py")) if path.is_dir() else []:
+                for test in python_tests(file):
+                    if documented.dialect in test.dialects:
+                        cov.cases += 1
+                        cov._add_case(test, file)
         return cov
 
-    def _add_case(self, case: Case, file: Path) -> None:
+    def _add_case(self, case: Case | PythonTest, file: Path) -> None:
         ref = f"{_display(file)}::{case.name}"
         own = list(self.documented.manuals)
         others = [m for d in case.dialects if d != self.documented.dialect and d in dialects.names()
@@ -155,7 +162,7 @@ class Coverage:
             if covering not in self.direct[item.ref]:
                 self.direct[item.ref].append(covering)
 
-    def _error(self, case: Case, file: Path, source: str, problem: str) -> None:
+    def _error(self, case: Case | PythonTest, file: Path, source: str, problem: str) -> None:
         self.errors.append(str(CitationError(_display(file), _line_of(case, file, source), case.name, source,
                                              problem)))
 
@@ -287,8 +294,10 @@ def _unknown(item_id: str, manual: str, documented: Documented) -> str:
     return f"{_MARK}{item_id} is not a documented item of {manual}{hint}"
 
 
-def _line_of(case: Case, file: Path, source: str) -> int:
+def _line_of(case: Case | PythonTest, file: Path, source: str) -> int:
     """The file line where ``source`` is written in ``case`` (the case's first line if it cannot be found)."""
+    if isinstance(case, PythonTest):
+        return case.source_lines.get(source, case.location.line)
     try:
         lines = file.read_text(encoding="utf-8").splitlines()
     except OSError:
