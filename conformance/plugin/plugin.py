@@ -34,6 +34,8 @@ def pytest_configure(config: pytest.Config) -> None:
     for name in dialects.names():
         config.addinivalue_line("markers", f"{name}: a case for the {dialects.get(name).title} dialect")
     config.addinivalue_line("markers", "dialect(name): the dialect a Python test's `modem` fixture speaks")
+    config.addinivalue_line("markers", "source(*citations): what a Python conformance test covers, as a case file's "
+                                       "source: says it ('<manual> §<id>'); read by conformance coverage")
     config.addinivalue_line("markers", "case: an item collected from a case file")
     from .options import validate  # here, not above: pytest loads the options part as a plugin of its own
 
@@ -147,9 +149,7 @@ def modem(request: pytest.FixtureRequest) -> Iterator[Modem]:
     Records to its own flight log; resynchronised before the test, and put back in its start state after it.
     """
     state: RunState = request.config.stash[STATE]
-    marker = request.node.get_closest_marker("dialect")
-    name = marker.args[0] if marker else request.config.getoption("dialect") or "bg96"
-    the_modem = state.pool.get(name, request)
+    the_modem = state.pool.get(_dialect_of(request), request)
     recorder = state.recorder(request.node.nodeid, the_modem.dialect, {"test": request.node.nodeid})
     the_modem.record_to(recorder)
     try:
@@ -176,13 +176,19 @@ def sim_control(request: pytest.FixtureRequest) -> Any:
     Skips on a real module: those events cannot be caused from a bench.
     """
     state: RunState = request.config.stash[STATE]
-    item = request.node
-    name = getattr(item, "dialect", None) or request.config.getoption("dialect") or "bg96"
-    the_modem = state.pool.get(name, request)
+    the_modem = state.pool.get(_dialect_of(request), request)
     sim = the_modem.link.port.info.get("sim")
     if sim is None:
         pytest.skip("sim_control: needs a simulated module; a real bench cannot make the cellular network do this")
     return SimControl(sim)
+
+
+def _dialect_of(request: pytest.FixtureRequest) -> str:
+    """The dialect a test speaks: its case's, its ``@pytest.mark.dialect(...)``, ``--dialect``, else bg96."""
+    item = request.node
+    marker = item.get_closest_marker("dialect")
+    return getattr(item, "dialect", None) or (marker.args[0] if marker else None) or \
+        request.config.getoption("dialect") or "bg96"
 
 
 class SimControl:
