@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from .model import BlockLocation
 
 if TYPE_CHECKING:
-    from .matcher import Record
     from .model import Step
+    from .records import Record
 
 __all__ = ["render_records"]
 

@@ -42,7 +42,10 @@ from .model import (
     Step,
     UseBlock,
 )
+from .records import Record, show
+from .records import described as described_step
 from .template import CAPTURE_TYPES, Scope, Template
+from .unsolicited import Aside, UnsolicitedLines, Window
 
 __all__ = ["DEFAULT_ACTION_S", "ActionTarget", "Record", "Runner"]
 
@@ -58,32 +61,7 @@ class ActionTarget(Protocol):
 
 
 @dataclass
-class Record:
-    """One row of what happened: a step and what the module (or a peer) did about it."""
-
-    step: Step | None  # None: something the module said that no step asked for
-    observed: str  # what was seen, escaped for a terminal
-    t_ns: int
-    status: str  # "sent" | "ok" | "fail" | "echo" | "aside" | "info" | "warn" (a deviation that did not fail)
-    detail: str = ""
-
-
-@dataclass
-class _Window:
-    step: ExpectLine
-    deadline_ns: int | None  # None: an optional line without [within D] may come until the transcript ends
-    ref_ns: int
-    satisfied: bool = False
-
-
-@dataclass
-class _Aside:
-    token: Token
-    payload: Token | None = None
-
-
-@dataclass
-class Runner:
+class Runner(UnsolicitedLines):
     """Runs steps against ``session``; ``scope`` holds variables and captures, ``context`` the action targets."""
 
     session: Session
@@ -101,8 +79,8 @@ class Runner:
         self._ref_ns = self.session.last_tx_ns
         self._response_s = self.dialect.default_response_s
         self._response_why = self.dialect.default_response_source
-        self._windows: list[_Window] = []
-        self._aside: list[_Aside] = []
+        self._windows: list[Window] = []
+        self._aside: list[Aside] = []
         self._payload: Token | None = None  # the data after the last matched data header, for a following <<
         self._line_end: bytes | None = None  # the line end of the last command, for a poll sending it again
         self._started: set[int] = set()  # the block uses reached, whose 'finally' steps are due
@@ -146,41 +124,6 @@ class Runner:
             self._windows.clear()
             return failure or exc
         return failure
-
-    def finish_windows(self) -> None:
-        """Wait for the URC windows still open, each until its deadline (an optional line without one is judged by
-        what has come by now)."""
-        if any(w.deadline_ns is None for w in self._windows) and self.session.mode == "command":
-            for token in self.session.look_ahead():
-                if self._claim_by_window(token):
-                    self.session.take(token)
-        for window in list(self._windows):
-            while not window.satisfied:
-                token = None
-                if window.deadline_ns is not None and self.session.mode == "command":
-                    token = self.session.next_token(window.deadline_ns)
-                if token is None:
-                    self._fail_window(window)
-                    break
-                self._offer_unasked(token)
-        self._windows.clear()
-
-    def unexpected(self) -> list[Token]:
-        """URCs set aside that no step claimed."""
-        return [a.token for a in self._aside]
-
-    def check_unexpected(self) -> None:
-        """Apply the case's policy for unexpected URCs (call after the transcript)."""
-        self.session.look_ahead()
-        for token in self.session.pending_tokens():
-            if token.kind == "line" and self._unsolicited(token):
-                self.session.take(token)
-                self._set_aside(token)
-        left = self.unexpected()
-        if left and self.unexpected_urcs == "fail":
-            shown = ", ".join(repr(t.text) for t in left)
-            raise StepFailed(f"unexpected URC(s): {shown} (the case says unexpected_urcs: fail)",
-                             report=self.render())
 
     def render(self, failed: Step | None = None) -> str:
         """The expected-vs-observed table of everything so far."""
@@ -264,7 +207,7 @@ class Runner:
 
     def _expect_line(self, step: ExpectLine) -> None:
         regex, types = self._compile(step)
-        described = repr(_described(step))
+        described = repr(described_step(step))
 
         def matches(tok: Token) -> bool:
             return tok.kind == "line" and regex.fullmatch(tok.text) is not None
@@ -291,7 +234,7 @@ class Runner:
             return None
 
         kinds = [k for k in (self._kind_regex(f) for f in firsts if isinstance(f, ExpectLine)) if k is not None]
-        described = "one of " + ", ".join(repr(_described(f)) for f in firsts)
+        described = "one of " + ", ".join(repr(described_step(f)) for f in firsts)
         token = self._expect(step, lambda tok: chosen(tok) is not None, described,
                              lambda text: any(k.fullmatch(text) for k in kinds),
                              accept_as=lambda tok: firsts[chosen(tok) or 0])
@@ -324,7 +267,7 @@ class Runner:
                            f"{self._waiting_bytes()}")
             if matches(token):
                 return self._accept(step, token, None)
-            last = _show(token)
+            last = show(token)
             self._add(Record(step, last, token.t_last_ns, "info", f"poll {polls}: not yet"))
             if not self.dialect.is_final(token.text):
                 self._finish_response(end)
@@ -384,115 +327,26 @@ class Runner:
             if token.kind == "line" and self._unsolicited(token) and not same_kind:
                 self._set_aside(token)
                 continue
-            self._add(Record(step, _show(token), token.t_last_ns, "fail"))
-            self._fail(step, f"expected {described}, the module said {_show(token)!r}", recorded=True)
+            self._add(Record(step, show(token), token.t_last_ns, "fail"))
+            self._fail(step, f"expected {described}, the module said {show(token)!r}", recorded=True)
 
     def _accept(self, step: Step, token: Token, payload: Token | None) -> Token:
         elapsed = (token.t_last_ns - self._ref_ns) / 1e9
         timing = getattr(step, "timing", None)
         if timing is not None and timing.not_before_s is not None and elapsed < timing.not_before_s:
-            self._add(Record(step, _show(token), token.t_last_ns, "fail"))
-            self._fail(step, f"{_show(token)!r} came {elapsed:.3f} s after the reference, earlier than "
+            self._add(Record(step, show(token), token.t_last_ns, "fail"))
+            self._fail(step, f"{show(token)!r} came {elapsed:.3f} s after the reference, earlier than "
                        f"not before {timing.not_before_s:g} s", recorded=True)
         if timing is not None and timing.within_s is not None and elapsed > timing.within_s:
-            self._add(Record(step, _show(token), token.t_last_ns, "fail"))
-            self._fail(step, f"{_show(token)!r} came {elapsed:.3f} s after the reference, later than "
+            self._add(Record(step, show(token), token.t_last_ns, "fail"))
+            self._fail(step, f"{show(token)!r} came {elapsed:.3f} s after the reference, later than "
                        f"within {timing.within_s:g} s", recorded=True)
-        self._add(Record(step, _show(token), token.t_last_ns, "ok"))
+        self._add(Record(step, show(token), token.t_last_ns, "ok"))
         self.session.link.note(f"step {step.location} matched")
         self._deviation(step, token)
         if token.kind == "line" and self.dialect.data_length(token.text) is not None:
             self._payload = payload if payload is not None else self.session.take_payload()
         return token
-
-    def _open_window(self, step: ExpectLine) -> None:
-        deadline: int | None
-        if step.optional and step.timing.within_s is None:
-            deadline = None  # it may come until the transcript ends
-        else:
-            deadline, _ = self._deadline(step, step.timing.within_s)
-        window = _Window(step, deadline, self._ref_ns)
-        self._add(Record(step, "(optional: may come)" if step.optional else "(window open)", time.monotonic_ns(),
-                         "info"))
-        for aside in self._aside:
-            if self._window_matches(window, aside.token):
-                self._aside.remove(aside)
-                self._satisfy(window, aside.token)
-                return
-        self._windows.append(window)
-
-    def _window_matches(self, window: _Window, token: Token) -> bool:
-        if token.kind != "line":
-            return False
-        regex, _ = self._compile(window.step)
-        return regex.fullmatch(token.text) is not None
-
-    def _satisfy(self, window: _Window, token: Token) -> None:
-        regex, types = self._compile(window.step)
-        elapsed = (token.t_last_ns - window.ref_ns) / 1e9
-        nb = window.step.timing.not_before_s
-        if nb is not None and elapsed < nb:
-            self._add(Record(window.step, _show(token), token.t_last_ns, "fail"))
-            self._fail(window.step, f"{_show(token)!r} came {elapsed:.3f} s after the reference, earlier than "
-                       f"not before {nb:g} s", recorded=True)
-        window.satisfied = True
-        if window in self._windows:
-            self._windows.remove(window)
-        self._bind(regex.fullmatch(token.text), types)
-        self._add(Record(window.step, _show(token), token.t_last_ns, "ok",
-                         "optional: came" if window.step.optional else "in its window"))
-        self.session.link.note(f"step {window.step.location} matched in its window")
-
-    def _claim_by_window(self, token: Token) -> bool:
-        for window in list(self._windows):
-            if self._window_matches(window, token):
-                self._satisfy(window, token)
-                return True
-        return False
-
-    def _check_windows(self) -> None:
-        if not self._windows:
-            return
-        for token in self.session.look_ahead():
-            if self._claim_by_window(token):
-                self.session.take(token)
-        now = time.monotonic_ns()
-        for window in list(self._windows):
-            if window.deadline_ns is not None and window.deadline_ns <= now:
-                self._fail_window(window)
-
-    def _fail_window(self, window: _Window) -> None:
-        """A window whose time is up: a failure, or for an optional line the record that it did not come."""
-        if window.step.optional:
-            self._windows.remove(window)
-            self._add(Record(window.step, "(did not come)", time.monotonic_ns(), "info", "optional: did not come"))
-            self.session.link.note(f"step {window.step.location}: the optional line did not come")
-            return
-        assert window.deadline_ns is not None
-        within = (window.deadline_ns - window.ref_ns) / 1e9
-        self._fail(window.step, f"expected {_described(window.step)!r} "
-                   f"within {within:g} s of line {window.step.location.line}; it did not come"
-                   f"{self._waiting_bytes()}")
-
-    def _offer_unasked(self, token: Token) -> None:
-        """A token read while only windows are waiting: a window's, a URC set aside, or unasked output."""
-        if token.kind == "echo":
-            self._add(Record(None, escape_bytes(token.raw.rstrip(b'\r\n')), token.t_last_ns, "echo"))
-        elif self._claim_by_window(token):
-            return
-        elif token.kind == "line" and self._unsolicited(token):
-            self._set_aside(token)
-        else:
-            self._add(Record(None, _show(token), token.t_last_ns, "aside", "output no step asked for"))
-
-    def _set_aside(self, token: Token) -> None:
-        payload = None
-        if self.dialect.data_length(token.text) is not None:
-            payload = self.session.take_payload()
-        self._aside.append(_Aside(token, payload))
-        self._add(Record(None, _show(token), token.t_last_ns, "aside", "URC set aside"))
-        self.session.link.note(f"URC set aside: {token.text}")
-        self._deviation(None, token)
 
     def _expect_data(self, step: ExpectData) -> None:
         expected = step.payload.render(self.scope)
@@ -594,7 +448,7 @@ class Runner:
     def _waiting_bytes(self) -> str:
         pending = self.session.pending_tokens()
         rest = self.session.unconsumed()
-        bits = [repr(_show(t)) for t in pending[:3]]
+        bits = [repr(show(t)) for t in pending[:3]]
         if rest:
             bits.append(f"unparsed bytes {escape_bytes(rest[:80])!r}")
         aside = [repr(a.token.text) for a in self._aside]
@@ -604,21 +458,6 @@ class Runner:
         if aside:
             text += "; URCs set aside: " + ", ".join(aside)
         return text
-
-    @property
-    def deviations(self) -> list[Record]:
-        """What the module did that departs from the standard framing without failing the case (for reports)."""
-        return [r for r in self.records if r.status == "warn"]
-
-    def _deviation(self, step: Step | None, token: Token) -> None:
-        if token.deviation:
-            self._add(Record(step, _show(token), token.t_last_ns, "warn", f"deviation: {token.deviation}"))
-            self.session.link.note(f"deviation: {token.deviation}: {_show(token)!r}")
-
-    def _unsolicited(self, token: Token) -> bool:
-        """A line that no step of the command in progress should answer with: a URC of the dialect, a line of the
-        module's other subsystems, or an information line of another command (3GPP TS 27.007 §4.1)."""
-        return token.kind == "line" and self.dialect.is_unsolicited(token.text, self.session.last_command)
 
     def _add(self, record: Record) -> None:
         if self.redact is not None:
@@ -646,19 +485,6 @@ def _number(text: str) -> float | None:
         return float(text)
     except ValueError:
         return None
-
-
-def _described(step: Step) -> str:
-    """What a step expects, as the case wrote it (without its marker and annotation)."""
-    return step.source.split(" ", 1)[1].split("  [")[0].strip() if " " in step.source else step.source
-
-
-def _show(token: Token) -> str:
-    if token.kind == "prompt":
-        return "> "
-    if token.kind == "data":
-        return escape_bytes(token.raw)
-    return escape_bytes(token.raw.rstrip(b"\r\n"))
 
 
 def _bytes_mismatch(expected: bytes, got: bytes) -> str:
