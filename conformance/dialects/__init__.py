@@ -34,6 +34,9 @@ class CommandTiming:
     seconds: float
     source: str
     seconds_param: int | None = None  # index of a parameter that sets the time instead (AT+QICLOSE=<id>,<timeout>)
+    # the result URC that comes after the final result may take this long (BC660K: OK within 5 s, then "+QIOPEN:"
+    # within 60 s); None: the command's own time covers it
+    result_s: float | None = None
 
     def for_command(self, command: str) -> float:
         """The time for this very command line: its own timeout parameter where it has one, else ``seconds``."""

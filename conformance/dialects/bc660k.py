@@ -108,14 +108,14 @@ BC660K = register(
             DataHeader(r'\+QIURC: "recv",\d+,(?P<len>\d+),(?P<quote>"?)', _src("2.4.2"), inline=True,
                        wire_factors=(1, 2)),
         ),
-        timings=(  # every command of the note: "Maximum Response Time 5 s"; result URCs have their own waits (limits)
-            CommandTiming("+QIOPEN", 5, _src("2.3.1")),
+        timings=(  # every command of the note: "Maximum Response Time 5 s"; result URCs have their own waits
+            CommandTiming("+QIOPEN", 5, _src("2.3.1"), result_s=60),  # §2.3.1 note 2: wait 60 s for +QIOPEN
             CommandTiming("+QICLOSE", 5, _src("2.3.2")),  # through CLOSE OK
             CommandTiming("+QISTATE", 5, _src("2.3.3")),
             CommandTiming("+QISEND", 5, _src("2.3.4")),  # through SEND OK / SEND FAIL
             CommandTiming("+QPING", 5, _src("2.3.5")),
-            CommandTiming("+QNTP", 5, _src("2.3.6")),
-            CommandTiming("+QIDNSGIP", 5, _src("2.3.7")),
+            CommandTiming("+QNTP", 5, _src("2.3.6"), result_s=60),  # ASSUMPTION: no time given; as +QIOPEN
+            CommandTiming("+QIDNSGIP", 5, _src("2.3.7"), result_s=60),  # ASSUMPTION: as +QIOPEN
             CommandTiming("+QIDNSCFG", 5, _src("2.3.8")),
             CommandTiming("+QICFG", 5, _src("2.3.9")),
             CommandTiming("+CFUN", 25, f"ASSUMPTION: {AT_MANUAL}, AT+CFUN: 25 s, determined by the network"),
@@ -135,7 +135,6 @@ BC660K = register(
             "local_port_min": 0,  # §2.3.1; 1-65535 for "TCP LISTENER" and "UDP SERVICE", where it is required
             "local_port_max": 65535,
             "local_port_reuse_wait_s": 120,  # §2.3.1 note 6: recommended wait before reopening a given local port
-            "qiopen_result_wait_s": 60,  # §2.3.1 note 2: wait 60 s for +QIOPEN
             "send_length_max": 1024,  # §2.3.4: text mode ...
             "send_length_hex_max": 512,  # ... and hex mode (bytes, written as twice as many hex digits)
             "data_mode_input_max": 1024,  # §2.3.4: variable length in data mode is sent when the input reaches it
@@ -155,8 +154,6 @@ BC660K = register(
             "qping_size_default": 32,
             "qping_rai_max": 1,
             "qntp_port_default": 123,  # §2.3.6
-            "qntp_result_wait_s": 60,  # ASSUMPTION: the note gives no time for +QNTP; as for +QIOPEN
-            "qidnsgip_result_wait_s": 60,  # ASSUMPTION: the note gives no time for +QIDNSGIP; as for +QIOPEN
             "dns_address_max": 64,  # §2.3.8
             "prompt_to_data_mode_ms": 500,  # ASSUMPTION, AT manual §1.4: data mode begins 500 ms after ">"
             "sleep_countdown_s": 10,  # ASSUMPTION, AT manual AT+QCFG="slplocktimes" default: idle time before sleep

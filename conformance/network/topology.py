@@ -51,6 +51,9 @@ class AddressPlan:
     network: str = "10.213.0.0/24"
     peer_ip: str = "10.213.0.1"  # peers bind here; also the module's default gateway
     module_ip: str = "10.213.0.2"  # the module's own address (AT+QIACT? reports it)
+    # a second address of the module, for a second PDP context active at once (GSM AT+QIFGCNT=1): a simulated module
+    # gives its second context the address after its own when that address is on its interface
+    module_ip2: str = "10.213.0.3"
     prefix_len: int = 24
 
 
@@ -105,6 +108,8 @@ class Topology:
                 run(["ip", "-n", ns, "link", "set", "lo", "up"])
                 run(["ip", "-n", ns, "addr", "add", f"{addr}/{plan.prefix_len}", "dev", dev])
                 run(["ip", "-n", ns, "link", "set", dev, "up"])
+            run(["ip", "-n", self.module_netns, "addr", "add", f"{plan.module_ip2}/{plan.prefix_len}", "dev",
+                 self.module_if])
             run(["ip", "-n", self.module_netns, "route", "add", "default", "via", plan.peer_ip])
             write_netns_resolv_conf(self.module_netns, [plan.peer_ip])
         except (NetnsError, OSError):

@@ -83,6 +83,8 @@ class Runner(UnsolicitedLines):
         self._aside: list[Aside] = []
         self._payload: Token | None = None  # the data after the last matched data header, for a following <<
         self._line_end: bytes | None = None  # the line end of the last command, for a poll sending it again
+        self._result_s: float | None = None  # the last command's wait for its result URC after its final result
+        self._final_seen = False  # the last command's final result has come
         self._started: set[int] = set()  # the block uses reached, whose 'finally' steps are due
 
     # -- public ----------------------------------------------------------------------------------------------------
@@ -187,6 +189,8 @@ class Runner(UnsolicitedLines):
         timing = self.dialect.response_time(text)
         self._response_s = timing.for_command(text)
         self._response_why = f"{timing.source} ({timing.command or 'default'} {self._response_s:g} s)"
+        self._result_s = timing.result_s  # the wait for a result URC once the final result has come
+        self._final_seen = False
         self._payload = None
         line_end = self._line_end if self._line_end is not None else self.session.line_end
         self._add(Record(step, text + escape_bytes(line_end), end, "sent"))
@@ -203,6 +207,9 @@ class Runner(UnsolicitedLines):
     def _deadline(self, step: Step, within: float | None) -> tuple[int, str]:
         if within is not None:
             return self._ref_ns + int(within * 1e9), f"within {within:g} s (the case's own)"
+        if self._final_seen and self._result_s is not None:  # a result URC after OK (BC660K +QIOPEN: 60 s)
+            return (self._ref_ns + int(self._result_s * 1e9),
+                    f"within {self._result_s:g} s, {self._response_why} and its result URC")
         return self._ref_ns + int(self._response_s * 1e9), f"within {self._response_s:g} s, {self._response_why}"
 
     def _expect_line(self, step: ExpectLine) -> None:
@@ -343,6 +350,8 @@ class Runner(UnsolicitedLines):
                        f"within {timing.within_s:g} s", recorded=True)
         self._add(Record(step, show(token), token.t_last_ns, "ok"))
         self.session.link.note(f"step {step.location} matched")
+        if token.kind == "line" and self.dialect.is_final(token.text):
+            self._final_seen = True
         self._deviation(step, token)
         if token.kind == "line" and self.dialect.data_length(token.text) is not None:
             self._payload = payload if payload is not None else self.session.take_payload()

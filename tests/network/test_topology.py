@@ -57,6 +57,13 @@ def test_the_module_namespace_routes_only_to_the_peers(topology: Topology) -> No
     assert run(["ip", "-n", topology.peer_netns, "-4", "route"]).count("\n") == 1  # no way out of the pair
 
 
+def test_the_module_has_a_second_address_for_a_second_context_and_leaves_from_its_first(topology: Topology) -> None:
+    addresses = run(["ip", "-n", topology.module_netns, "-4", "-o", "addr", "show", "dev", topology.module_if])
+    assert f"{topology.plan.module_ip}/24" in addresses and f"{topology.plan.module_ip2}/24" in addresses
+    source = run(["ip", "-n", topology.module_netns, "-4", "route", "get", topology.plan.peer_ip])
+    assert f"src {topology.plan.module_ip} " in source
+
+
 def test_in_netns_switches_only_the_calling_thread(topology: Topology) -> None:
     with in_netns(topology.module_netns):
         inside = socket.socket()

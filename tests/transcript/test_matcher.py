@@ -11,6 +11,7 @@ import pytest
 from helpers.responder import Responder
 
 from conformance.errors import ActionFailed, StepFailed
+from conformance.link import Link
 from conformance.session import Session
 from conformance.transcript import Runner, Scope
 from conformance.transcript.parser import parse_transcript
@@ -345,3 +346,19 @@ def test_a_result_without_its_line_end_is_framed_at_once_and_reported_as_a_devia
     warnings = runner.deviations
     assert len(warnings) == 1 and "without its line end" in warnings[0].detail
     assert warnings[0].step is not None and warnings[0].step.location.line == 14
+
+
+def test_a_result_urc_after_ok_gets_the_dialects_longer_wait(responder: Responder, link: Link) -> None:
+    # BC660K: AT+QIOPEN answers OK within 5 s, and "+QIOPEN: <id>,<err>" may take 60 s (note §2.3.1 note 2)
+    from conformance import dialects
+
+    responder.on(b'AT+QIOPEN=0,0,"TCP","10.0.0.1",7', b"\r\nOK\r\n")
+    session = Session(link, dialects.get("bc660k"))
+    steps, _ = parse_transcript('> AT+QIOPEN=0,0,"TCP","10.0.0.1",7\n< OK\n< +QIOPEN: 0,0', ("case.yaml", 1),
+                                {"bench", "module"})
+    runner = Runner(session, Scope())
+    _, before_ok = runner._deadline(steps[1], None)
+    runner.run(steps[:2])
+    _, after_ok = runner._deadline(steps[2], None)
+    assert "within 5 s" in before_ok or "5 s" in before_ok
+    assert after_ok.startswith("within 60 s") and "result URC" in after_ok
