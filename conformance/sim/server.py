@@ -27,7 +27,8 @@ from .loop import Loop, log, log_summary
 __all__ = ["SIMULATORS", "PtyPort", "serve"]
 
 # dialect name -> "module:class" of its simulated module
-SIMULATORS = {"bg96": "conformance.sim.bg96:Bg96Module"}
+SIMULATORS = {"bg96": "conformance.sim.bg96:Bg96Module", "bc660k": "conformance.sim.bc660k:Bc660kModule",
+              "m95": "conformance.sim.m95:M95Module"}
 
 
 def _make_raw(fd: int) -> None:

@@ -31,8 +31,9 @@ TEST_CONFIG = {"connect_timeout_s": 1.0, "dns_timeout_s": 1.0, "ntp_timeout_s": 
 class Modem:
     """The host side of the simulated module: write bytes, read until a pattern with a deadline."""
 
-    def __init__(self, sim: SimProcess) -> None:
+    def __init__(self, sim: SimProcess, final: re.Pattern[bytes] = FINAL) -> None:
         self.sim = sim
+        self.final = final  # the final results that end a command's response (the dialect's)
         self.port = serial.Serial(sim.pty, baudrate=115200, timeout=0.2)
         self.buffer = bytearray()
 
@@ -68,7 +69,7 @@ class Modem:
     def cmd(self, line: str | bytes, timeout: float = 5.0) -> bytes:
         """Send a command line (CR added); return everything up to its final result."""
         self.write((line.encode("latin-1") if isinstance(line, str) else line) + b"\r")
-        return self.read_until(FINAL, timeout)
+        return self.read_until(self.final, timeout)
 
     def ok(self, line: str, timeout: float = 5.0) -> bytes:
         """A command that must answer OK; return its response."""
@@ -87,6 +88,27 @@ class Modem:
 def sim() -> Iterator[SimProcess]:
     with launch("bg96", config=TEST_CONFIG) as s:
         yield s
+
+
+# The GSM family's final results (M95): docs/dialects/m95.md §15
+M95_FINAL = re.compile(rb"\r\n(OK|ERROR|SEND OK|SEND FAIL|CONNECT|NO CARRIER|DEACT OK|(?:\d, )?CLOSE OK|"
+                       rb"(?:\d, )?ALREADY CONNECT)\r\n")
+
+
+@pytest.fixture
+def m95_sim() -> Iterator[SimProcess]:
+    """A simulated M95 (instant timing, short network timeouts)."""
+    with launch("m95", config=TEST_CONFIG) as s:
+        yield s
+
+
+@pytest.fixture
+def gsm(m95_sim: SimProcess) -> Iterator[Modem]:
+    """The host side of a simulated M95, echo off."""
+    m = Modem(m95_sim, final=M95_FINAL)
+    m.ok("ATE0")
+    yield m
+    m.close()
 
 
 @pytest.fixture
@@ -268,7 +290,7 @@ def kit():
     return type("Helpers", (), {"open_tcp": staticmethod(open_tcp), "state": staticmethod(sim_state),
                                 "socket_state": staticmethod(socket_state), "wait_state": staticmethod(wait_state),
                                 "Listener": Listener, "Peer": Peer, "Modem": Modem, "FINAL": FINAL,
-                                "TEST_CONFIG": TEST_CONFIG})
+                                "M95_FINAL": M95_FINAL, "TEST_CONFIG": TEST_CONFIG})
 
 
 @pytest.fixture

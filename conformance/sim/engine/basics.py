@@ -86,8 +86,8 @@ def _online(m: Module, call: Call) -> Reply:
     """ATO: back to data mode on the last data-mode connection (BG96 §1.2 item 5), NO CARRIER if there is none."""
     _switch(call, "0")
     svc = m.sockets.get(m.data_mode.last_key) if m.data_mode.last_key is not None else None
-    if svc is None or svc.state != CONNECTED or svc.sock is None or svc.service_type == LISTENER:
-        return Reply(final=m.data_mode.texts.lost)
+    if svc is None or svc.state != CONNECTED or (svc.sock is None and svc.via is None) or svc.service_type == LISTENER:
+        return Reply(final=m.data_mode.texts.no_connection)
     return Reply(final="CONNECT", after=lambda: m.data_mode.enter(svc))
 
 

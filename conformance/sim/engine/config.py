@@ -70,6 +70,8 @@ class SimConfig:
     seed: int = field(default_factory=_env_seed, metadata=_key("int", 0, 2**63 - 1))  # of the realistic delays
     boot_active_contexts: list[int] = field(default_factory=list, metadata=_key("int_list", 0, 255))
     dual_stack: bool = field(default=False, metadata=_key("bool"))  # the network gives IPv4 and IPv6 addresses
+    deactivation_delay_s: float = field(default=0.0, metadata=_key("float", 0, 86400))  # a deactivation's least time
+    sleep_after_s: float = field(default=1.0, metadata=_key("float", 0, 86400))  # idle time before a module may sleep
 
     def update(self, values: dict[str, Any]) -> None:
         """Set the given keys, type-checked; an unknown key or a bad value raises ConfigError and changes nothing."""
@@ -95,8 +97,9 @@ def _coerce(key: str, meta: Any, value: Any) -> Any:
             if not isinstance(value, str) or value.lower() not in TIMING_PROFILES:
                 raise ValueError
             return value.lower()
-        if kind == "ipv4":
-            if not isinstance(value, str) or ipv4_literal(value) is None:
+        if kind in ("ipv4", "ipv4_or_empty"):  # "ipv4_or_empty": an address, or "" for "work it out"
+            if not isinstance(value, str) or (ipv4_literal(value) is None and not (kind == "ipv4_or_empty"
+                                                                                   and value == "")):
                 raise ValueError
             return value
         if kind == "ipv6":

@@ -52,7 +52,7 @@ class Contexts:
         self.ids = list(ids)
         self.max_active = max_active
         self.table: dict[int, Context] = {}
-        self._timer: Timer | None = None
+        self._timers: dict[int, Timer] = {}  # activations the network has not answered yet, by context
         self.power_on()
 
     def power_on(self) -> None:
@@ -93,11 +93,23 @@ class Contexts:
         delay = max(self.module.config.activation_delay_s, self.module.timing.delay("activate"))
         if delay <= 0:
             return self._answer(ctx)
-        self._timer = self.module.loop.call_later(delay, self.module.callback(lambda: on_done(self._answer(ctx))))
+        self.cancel_activation(ctx)
+        self._timers[ctx.context_id] = self.module.loop.call_later(
+            delay, self.module.callback(lambda: on_done(self._answer(ctx))))
         return None
 
+    def activating(self, ctx: Context) -> bool:
+        """True while the network has not answered an activation of ``ctx``."""
+        return ctx.context_id in self._timers
+
+    def cancel_activation(self, ctx: Context) -> None:
+        """Forget an activation of ``ctx`` the network has not answered (the host deactivated it meanwhile)."""
+        timer = self._timers.pop(ctx.context_id, None)
+        if timer is not None:
+            timer.cancel()
+
     def _answer(self, ctx: Context) -> int:
-        self._timer = None
+        self._timers.pop(ctx.context_id, None)
         code = self.module.reject_activation
         if code is None and ctx.context_type != IPV4:
             code = codes.PDP_OPEN_FAILED  # ASSUMPTION: the simulated network's sockets are IPv4 only
@@ -113,6 +125,7 @@ class Contexts:
 
     def deactivate(self, ctx: Context) -> None:
         """The host deactivates ``ctx``: its services and lookups end."""
+        self.cancel_activation(ctx)
         for svc in self.module.sockets.of_context(ctx.context_id):
             self.module.sockets.drop(svc)
         if ctx.dns_query is not None:
@@ -135,9 +148,9 @@ class Contexts:
 
     def cancel(self) -> None:
         """Stop an activation in progress and every lookup (the module restarts)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
         for ctx in self.table.values():
             if ctx.dns_query is not None:
                 ctx.dns_query.cancel()

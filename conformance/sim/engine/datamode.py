@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from conformance.dialects import EscapeRules
 
-from ..loop import Loop, Timer
+from ..loop import Loop, Timer, log
 
 if TYPE_CHECKING:
     from .module import Module
@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 __all__ = ["DataMode", "DataModeTexts", "EscapeDetector", "Packetizer"]
 
 _NS = 1_000_000_000
+
+
+def _ms(ns: int) -> str:
+    return f"{ns / 1e6:.1f} ms"
 
 
 class EscapeDetector:
@@ -49,6 +53,9 @@ class EscapeDetector:
         self._last_rx_ns = 0
         self._held = 0  # how many bytes of the sequence are held back
         self._first_ns = 0  # arrival of the first held byte
+        self._silence_ns = 0  # the silence before the first held byte, and the gaps between held bytes (for the log)
+        self._gaps_ns: list[int] = []
+        self.last_report: dict[str, object] | None = None  # the last candidate sequence, as the module measured it
         self._last_held_ns = 0  # arrival of the last held byte
         self._timer: Timer | None = None
         self._active = False
@@ -79,9 +86,12 @@ class EscapeDetector:
         if self._held == len(self._rules.sequence):
             self._held = 0
             self._active = False
+            after_ns = now_ns - self._last_held_ns
+            self._report("recognised", f"{_ms(after_ns)} after", after_ns=after_ns)
             self._on_escape(self._last_held_ns)
             return True
         released = self.held
+        self._report("not completed in time: data", f"no next byte within {_ms(now_ns - self._last_held_ns)}")
         self._held = 0
         self._on_data(released)
         return False
@@ -93,23 +103,46 @@ class EscapeDetector:
         for b in data:
             if 0 < self._held < len(sequence):
                 if b == sequence[self._held] and self._continues(t_ns):
+                    self._gaps_ns.append(t_ns - self._last_held_ns)
                     self._held += 1
                     self._last_held_ns = self._last_rx_ns = t_ns
                     continue
+                self._report("broken: data", f"next byte {b:#04x} {_ms(t_ns - self._last_held_ns)} later")
                 out += sequence[: self._held]
                 self._held = 0
             elif self._held == len(sequence):
+                self._report("followed by input: data", f"input {_ms(t_ns - self._last_held_ns)} after",
+                             after_ns=t_ns - self._last_held_ns)
                 out += sequence  # input within the guard after: the sequence was data
                 self._held = 0
             if b == sequence[0] and t_ns - self._last_rx_ns >= self._guard_before_ns:
                 self._held = 1
+                self._silence_ns, self._gaps_ns = t_ns - self._last_rx_ns, []
                 self._first_ns = self._last_held_ns = t_ns
             else:
+                if b == sequence[0] and 2 * (t_ns - self._last_rx_ns) >= self._guard_before_ns:
+                    # a near miss (at least half the guard): worth a line in the log
+                    self._silence_ns, self._gaps_ns = t_ns - self._last_rx_ns, []
+                    self._report("not started: data", "too short a silence before")
                 out.append(b)
             self._last_rx_ns = t_ns
         if out:
             self._on_data(bytes(out))
         self._arm()
+
+    def _report(self, outcome: str, detail: str, after_ns: int | None = None) -> None:
+        # the figures of every candidate sequence, from the arrival times the module measured: logged, and the last
+        # one kept for the control command "state"
+        gaps = "/".join(_ms(g) for g in self._gaps_ns) or "-"
+        log(f"escape sequence {outcome}: {_ms(self._silence_ns)} of silence before, gaps {gaps}"
+            + (f", {detail}" if detail else ""), key="escape")
+        self.last_report = {
+            "decision": "escape" if outcome == "recognised" else "data",
+            "why": f"{outcome}{', ' + detail if detail else ''}",
+            "guard_before_s": self._silence_ns / 1e9,
+            "gaps_s": [g / 1e9 for g in self._gaps_ns],
+            "guard_after_s": None if after_ns is None else after_ns / 1e9,
+        }
 
     def _continues(self, t_ns: int) -> bool:
         if self._max_sequence_ns is not None and t_ns - self._first_ns > self._max_sequence_ns:
@@ -198,6 +231,8 @@ class DataModeTexts:
     escaped: str = "OK"  # after the escape sequence or DTR under AT&D1 (BG96 §1.2 item 3)
     lost: str = "NO CARRIER"  # the connection ended under the host (BG96 §1.2 note 2)
     hung_up: str = "NO CARRIER"  # DTR under AT&D2
+    pdp_lost: str | None = None  # the network deactivated the context (None: as ``lost``; GSM: "+PDP DEACT")
+    no_connection: str = "NO CARRIER"  # ATO with no connection to return to (V.250)
 
 
 class DataMode:
@@ -229,6 +264,9 @@ class DataMode:
 
     def consume(self, data: bytes, i: int, t_ns: int) -> int:
         """Host bytes in data mode go through the escape detector to the packetizer."""
+        if not self.module.escape_enabled():
+            self.packetizer.add(data[i:])  # GSM AT+QITCFG <esc> 0: "+++" is data like any other bytes
+            return len(data)
         if self.escape.check(t_ns):
             return i  # the guard time had passed before these bytes arrived: they are a command line
         self.escape.feed(data[i:], t_ns)
@@ -250,9 +288,10 @@ class DataMode:
         self.module.end_mode(final, not_before_ns=not_before_ns)
         return svc
 
-    def connection_lost(self) -> None:
-        """The connection ended under the host: it is told, no data is sent any more."""
-        self.leave(self.texts.lost, flush=False)
+    def connection_lost(self, text: str | None = None) -> None:
+        """The connection ended under the host: it is told (``text``, else the dialect's ``lost``), no data is sent
+        any more."""
+        self.leave(text or self.texts.lost, flush=False)
 
     def dtr_off(self, and_d: int) -> None:
         """DTR went from ON to OFF in data mode: AT&D0 ignores it, &D1 leaves like the escape, &D2 hangs up."""

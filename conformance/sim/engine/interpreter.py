@@ -85,6 +85,10 @@ class AtInterpreter:
     """V.250 command interpreter on a port; the engine's Module adds what every module of the family shares."""
 
     tcpip_commands: frozenset[str] = frozenset()  # commands whose outcome AT+QIGETERROR-like commands report
+    # URCs and pushed data wait while the host is typing a command line, until it ends or the host has been silent
+    # this long (GSM recommended process §5.1 note: received data does not split a command); None: never
+    hold_urcs_while_typing_s: float | None = None
+    ignored_command_bytes: bytes = b""  # bytes a dialect's command parser drops unseen (not echoed, not in the line)
 
     def __init__(self, loop: Loop, port: Port, dialect: Dialect, timing: TimingProfile | None = None) -> None:
         self.loop = loop
@@ -113,13 +117,19 @@ class AtInterpreter:
         self._response_timer: Timer | None = None
         self._owned = False  # a prompt or data mode owns the port until the final result ending it is written
         self._held_urcs: list[bytes] = []
+        self._idle_waiters: list[Callable[[], None]] = []  # run once no command, prompt or data mode holds the port
+        self._last_input_ns = 0  # when the host's latest bytes arrived
+        self._typing_timer: Timer | None = None
 
     # -- host input ---------------------------------------------------------------------------------------------
 
     def on_host_input(self, data: bytes, t_ns: int) -> None:
         """Bytes from the host, read at monotonic time ``t_ns``."""
         self._input.append((data, t_ns))
+        self._last_input_ns = t_ns
         self._process_input()
+        if self._typing():
+            self._arm_typing_release()
 
     def consume_data(self, data: bytes, i: int, t_ns: int) -> int:
         """Transparent data mode: consume ``data[i:]``; return the index consumption stopped at."""
@@ -141,6 +151,10 @@ class AtInterpreter:
         self._responding = False
         self._owned = False
         self._held_urcs.clear()
+        self._idle_waiters.clear()
+        if self._typing_timer is not None:
+            self._typing_timer.cancel()
+            self._typing_timer = None
         self.output.discard()
 
     def _process_input(self) -> None:
@@ -196,6 +210,8 @@ class AtInterpreter:
                 self._opened_ns = None
                 self._execute_line(line, overflow)
                 return i
+            if b in self.ignored_command_bytes:
+                continue
             if b == BS:
                 if self._line:
                     self._line.pop()
@@ -258,13 +274,17 @@ class AtInterpreter:
         if not line.strip(" \t"):
             return  # an empty line gets no answer
         try:
-            calls = parse_line(line)
+            calls = self.parse(line)
         except AtSyntaxError as e:
             log(f"syntax error in {line!r}: {e}", key="syntax error")
             self._write_error(e.name, 552 if e.name in self.tcpip_commands else None)
             return
         self._calls = deque(calls)
         self._run_calls()
+
+    def parse(self, line: str) -> list[Call]:
+        """Split a command line into calls (V.250 syntax); a dialect whose commands carry free text overrides it."""
+        return parse_line(line)
 
     def _run_calls(self) -> None:
         block = bytearray()
@@ -352,6 +372,7 @@ class AtInterpreter:
                 self._opened_ns = t_ns
                 after()
             self._release_held_urcs()
+            self._run_idle_waiters()
             self.loop.call_soon(self._process_input)
 
         if at_ns is not None and at_ns > time.monotonic_ns():
@@ -365,6 +386,27 @@ class AtInterpreter:
         """Leave a prompt or data mode with a final result (written no earlier than ``not_before_ns``)."""
         self.mode = Mode.COMMAND
         self._respond(self.final_bytes(final), 0.0, None, at_ns=not_before_ns)
+
+    def respond_unprompted(self, final: str, after: Callable[[], None] | None = None) -> None:
+        """A result the module gives with no command running (GSM: ``CONNECT`` some time after ``AT+QIOPEN``'s OK),
+        written like a response (input waits until it is out), then ``after`` (e.g. entering data mode). Call it when
+        the port is idle (:meth:`when_idle`)."""
+        self._respond(self.final_bytes(final), 0.0, after)
+
+    def idle(self) -> bool:
+        """True when no command runs and no prompt or data mode holds the port."""
+        return not self.busy and self.mode is Mode.COMMAND and not self._owned
+
+    def when_idle(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` now if the port is idle, else as soon as the response or mode holding it has ended."""
+        if self.idle():
+            callback()
+        else:
+            self._idle_waiters.append(callback)
+
+    def _run_idle_waiters(self) -> None:
+        while self._idle_waiters and self.idle():
+            self._idle_waiters.pop(0)()
 
     def enter_mode(self, mode: Mode) -> None:
         """A prompt or data mode owns the port now: URCs are held until the final result that ends it."""
@@ -418,12 +460,32 @@ class AtInterpreter:
         """Bytes the module sends on its own (an already framed URC): held like a URC."""
         if self.urcs_held():
             self._held_urcs.append(out)
+            if not self._owned:
+                self._arm_typing_release()
         else:
             self.output.write(out)
 
     def urcs_held(self) -> bool:
-        """True while URCs are held back (a prompt or data mode owns the port)."""
-        return self._owned
+        """True while URCs are held back (a prompt or data mode owns the port, or the host is typing a line)."""
+        return self._owned or self._typing()
+
+    def _typing(self) -> bool:
+        hold_s = self.hold_urcs_while_typing_s
+        if hold_s is None or not self._line or self.mode is not Mode.COMMAND or self.busy:
+            return False
+        return time.monotonic_ns() - self._last_input_ns < hold_s * 1e9
+
+    def _arm_typing_release(self) -> None:
+        if self._typing_timer is None and self.hold_urcs_while_typing_s is not None:
+            self._typing_timer = self.loop.call_later(self.hold_urcs_while_typing_s, self._typing_release)
+
+    def _typing_release(self) -> None:
+        # the host finished its line or stopped typing: what waited goes out (the loop then reads sockets again)
+        self._typing_timer = None
+        if self._typing():
+            self._arm_typing_release()
+        elif not self._owned:
+            self._release_held_urcs()
 
     def _release_held_urcs(self) -> None:
         if self._owned:

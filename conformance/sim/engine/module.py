@@ -13,9 +13,9 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from conformance.dialects import Dialect
+from conformance.dialects import Dialect, EscapeRules
 
-from ..loop import Loop, log_exception
+from ..loop import Loop, log, log_exception
 from . import codes
 from .basics import Identity, register_basics
 from .cellular import FULL, NetworkProfile, register_cellular
@@ -23,7 +23,9 @@ from .config import ConfigError, SimConfig, as_bool
 from .contexts import Context, Contexts
 from .datamode import DataMode, DataModeTexts
 from .interpreter import AtInterpreter, CmdError, Mode
+from .netops import DnsQuery
 from .output import Port
+from .sleep import SlowClock
 from .sockets import CLOSING, OPENING, Service, Sockets
 from .timing import TimingProfile
 
@@ -39,19 +41,21 @@ class Module(AtInterpreter):
     network: NetworkProfile = NetworkProfile()  # what the SIM and the network say
     data_mode_texts: DataModeTexts = DataModeTexts()
     tcpip_commands: frozenset[str] = frozenset()  # their errors set the last error; they take injected errors
+    config_class: type[SimConfig] = SimConfig  # a front-end with keys of its own subclasses SimConfig
 
     def __init__(self, loop: Loop, port: Port, dialect: Dialect, config: dict[str, Any] | None = None) -> None:
-        cfg = SimConfig()
+        cfg = self.config_class()
         if config:
             cfg.update(config)
         super().__init__(loop, port, dialect, TimingProfile(cfg.timing, cfg.seed))
         self.config = cfg
         self.limits = dialect.limits
-        if dialect.escape is None:
-            raise ValueError(f"dialect {dialect.name} has no escape rules")
         self.sockets = Sockets(self)
-        self.contexts = Contexts(self, self.context_ids(), self.limits.get("active_contexts_max", 1))
-        self.data_mode = DataMode(self, dialect.escape, self.packet_size, self.packet_wait_s, self.data_mode_texts)
+        self.contexts = Contexts(self, self.context_ids(), self.active_contexts_max())
+        self.slow_clock = SlowClock(self, self.limits.get("dtr_wake_ms", 0) / 1000)
+        # a dialect without transparent mode (BC660K: direct push only) never enters data mode: its detector is idle
+        escape = dialect.escape or EscapeRules(b"+++", 1.0, 1.0, 1.0, f"{dialect.name} has no transparent mode")
+        self.data_mode = DataMode(self, escape, self.packet_size, self.packet_wait_s, self.data_mode_texts)
         self.dtr = True  # the host asserts DTR when it opens the port
         self.rts = True
         self.reject_activation: int | None = None  # the network rejects activations with this code
@@ -72,6 +76,18 @@ class Module(AtInterpreter):
     def context_ids(self) -> range:
         """The dialect's context IDs."""
         return range(self.limits.get("context_id_min", 1), self.limits.get("context_id_max", 1) + 1)
+
+    def active_contexts_max(self) -> int:
+        """How many contexts may be active at once."""
+        return self.limits.get("active_contexts_max", 1)
+
+    def startup_lines(self) -> tuple[str, ...]:
+        """What the module says when it has started (a reset, the control command ``reboot``)."""
+        return self.network.startup
+
+    def escape_enabled(self) -> bool:
+        """Data mode: the escape sequence is recognised (GSM AT+QITCFG can turn it off)."""
+        return True
 
     def dialect_power_on(self) -> None:
         """Put the dialect's own settings to their power-on values (start-up, reboot)."""
@@ -133,6 +149,7 @@ class Module(AtInterpreter):
         self.injected = {}
         self.mode = Mode.COMMAND
         self.busy = False
+        self.slow_clock.reset()
         self.dialect_power_on()
 
     def shutdown(self) -> None:
@@ -154,7 +171,7 @@ class Module(AtInterpreter):
 
             radio(self, fun)
         # ASSUMPTION: the start-up indications come at once; the module answers AT right after them
-        for line in self.network.startup:
+        for line in self.startup_lines():
             if line.startswith("+CFUN:"):
                 line = f"+CFUN: {self.fun}"
             self.emit(b"\r\n" + line.encode("latin-1") + b"\r\n")
@@ -175,6 +192,19 @@ class Module(AtInterpreter):
                     self.finish_error(codes.UNKNOWN)
 
         return guarded
+
+    def lookup(self, servers: list[str], host: str, on_done: Callable[[int, list[str], int], None]) -> DnsQuery:
+        """Resolve ``host`` on the real network through ``servers``; ``on_done(err, addresses, ttl)`` comes after the
+        timing profile's DNS delay (a module's answer is never faster than its radio)."""
+
+        def answered(err: int, addresses: list[str], ttl: int) -> None:
+            # never within start(): the caller keeps the query it gets back until the answer
+            self.loop.call_later(self.timing.delay("dns"), self.callback(lambda: on_done(err, addresses, ttl)))
+
+        query = DnsQuery(self.loop, servers, self.config.dns_port, host, self.config.dns_timeout_s,
+                         self.callback(answered))
+        query.start()
+        return query
 
     def take_injection(self, name: str) -> int | None:
         """The error code injected for the next ``name`` command (control ``inject_error``), once."""
@@ -205,6 +235,24 @@ class Module(AtInterpreter):
         self.dtr = level
         if falling and self.mode is Mode.DATA:
             self.data_mode.dtr_off(self.and_d)
+        self.slow_clock.dtr_changed(level)
+
+    def on_host_input(self, data: bytes, t_ns: int) -> None:
+        if not self.slow_clock.accepts(t_ns):
+            self.slow_clock.ignored += len(data)
+            log(f"asleep: {len(data)} bytes from the host ignored", key="ignored while asleep")
+            return
+        self.slow_clock.touch()
+        super().on_host_input(data, t_ns)
+
+    def emit(self, data: bytes) -> None:
+        if data:
+            self.slow_clock.interrupt()
+        super().emit(data)
+
+    def unsolicited(self, out: bytes) -> None:
+        self.slow_clock.interrupt()
+        super().unsolicited(out)
 
     def network_deactivate(self, context_id: int) -> None:
         """The network deactivates an active context: its services lose their sockets and show state closing until
@@ -218,7 +266,7 @@ class Module(AtInterpreter):
         ctx.broken = True
         for svc in self.sockets.of_context(context_id):
             if svc is self.data_mode.service:
-                self.data_mode.connection_lost()
+                self.data_mode.connection_lost(self.data_mode_texts.pdp_lost)
             if svc.state == OPENING:
                 self.sockets.drop(svc)
                 self.open_result(svc, codes.PDP_BROKEN)
@@ -314,6 +362,8 @@ class Module(AtInterpreter):
             "and_d": self.and_d,
             "dtr": self.dtr,
             "rts": self.rts,
+            "asleep": self.slow_clock.asleep,
+            "escape": self.data_mode.escape.last_report,
             "fun": self.fun,
             "attached": self.attached,
             "timing": self.timing.name,

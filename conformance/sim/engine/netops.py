@@ -105,6 +105,9 @@ class DnsQuery:
         if literal is not None:
             self._loop.call_soon(lambda: self._finish(0, [literal], 0))
             return
+        if not self._servers:  # no server to ask (BC660K §2.3.8 note 5): the answer still comes after start()
+            self._loop.call_soon(lambda: self._finish(ERR_DNS_PARSE, [], 0))
+            return
         try:
             from dnslib import DNSRecord  # imported here: only a simulator that resolves names needs it
 
@@ -267,8 +270,10 @@ class PingSession:
     PAYLOAD_SIZE = 32  # BG96 §3.7: the example reports 32 bytes per request
 
     def __init__(self, loop: Loop, address: str, count: int, timeout_s: float,
-                 on_reply: Callable[[PingReply | None], None], on_done: Callable[[int, int, int], None]) -> None:
+                 on_reply: Callable[[PingReply | None], None], on_done: Callable[[int, int, int], None],
+                 size: int = PAYLOAD_SIZE) -> None:
         self._loop = loop
+        self._size = size  # the ICMP payload of each request (BC660K §2.3.5 <ping_size>)
         self._address = address
         self._count = count
         self._timeout_s = timeout_s
@@ -309,7 +314,7 @@ class PingSession:
             self._finish(0)
             return
         self._sequence = (self._sequence + 1) & 0xFFFF
-        payload = bytes((i + 0x20) & 0xFF for i in range(self.PAYLOAD_SIZE))
+        payload = bytes((i + 0x20) & 0xFF for i in range(self._size))
         header = struct.pack("!BBHHH", 8, 0, 0, self._ident, self._sequence)
         checksum = _icmp_checksum(header + payload)
         packet = struct.pack("!BBHHH", 8, 0, checksum, self._ident, self._sequence) + payload
@@ -331,7 +336,7 @@ class PingSession:
     def _on_readable(self) -> None:
         assert self._sock is not None
         try:
-            data, ancillary, _, source = self._sock.recvmsg(2048, socket.CMSG_SPACE(4))
+            data, ancillary, _, source = self._sock.recvmsg(self._size + 2048, socket.CMSG_SPACE(4))
         except BlockingIOError:
             return
         except OSError as e:

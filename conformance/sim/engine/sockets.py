@@ -82,6 +82,9 @@ class Service:
     closing: bool = False  # a close command waits for the peer's FIN
     close_timer: Timer | None = None
     last_peer: tuple[str, int] | None = None  # UDP SERVICE: the sender of the latest datagram
+    # One peer of a UDP service, as a connection of its own (GSM AT+QISERVER=1: each UDP client gets a connection):
+    # it has no socket; it sends through ``via``'s to remote_ip:remote_port, and ``via``'s delivery hands it data.
+    via: Service | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # a front-end's own per-service settings
 
     @property
@@ -285,12 +288,13 @@ class Sockets:
 
         A partial kernel send is completed by the module later (its bytes count as sent and unacknowledged).
         """
-        assert svc.sock is not None
+        sock, dest = self._channel(svc, dest)
+        assert sock is not None
         if svc.send_pending or not data:
             raise SendFull
         for attempt in range(2):
             try:
-                sent = svc.sock.sendto(data, dest) if dest else svc.sock.send(data)
+                sent = sock.sendto(data, dest) if dest else sock.send(data)
                 break
             except BlockingIOError:
                 raise SendFull from None
@@ -308,11 +312,17 @@ class Sockets:
         svc.total_sent += len(data)
         return None
 
+    def _channel(self, svc: Service, dest: tuple[str, int] | None) -> tuple[socket.socket | None, Any]:
+        """The kernel socket a send on ``svc`` goes through, and its destination (None: the connected peer)."""
+        if svc.via is not None:
+            return svc.via.sock, dest or (svc.remote_ip, svc.remote_port)
+        return svc.sock, dest
+
     def send_transparent(self, svc: Service, packet: bytes) -> None:
         """A data-mode packet: sent in order, held by the module while the kernel is full (never refused)."""
-        if svc.sock is None:
+        sock, dest = self._channel(svc, None)
+        if sock is None:
             return
-        dest: tuple[str, int] | None = None
         if svc.service_type == UDP_SERVICE:
             if svc.last_peer is None:
                 log(f"data mode on UDP service {svc.connect_id}: no peer yet, {len(packet)} bytes dropped",
@@ -324,7 +334,7 @@ class Sockets:
             svc.send_pending += packet
             return
         try:
-            sent = svc.sock.sendto(packet, dest) if dest else svc.sock.send(packet)
+            sent = sock.sendto(packet, dest) if dest else sock.send(packet)
         except BlockingIOError:
             sent = 0
         except OSError as e:
