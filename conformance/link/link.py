@@ -20,7 +20,11 @@ from .recorder import Event, FlightRecorder
 __all__ = ["BITS_PER_BYTE", "Link", "hold_silence"]
 
 BITS_PER_BYTE = 10  # 8N1: start bit, 8 data bits, stop bit
-_SPIN_NS = 200_000  # the last 0.2 ms of a paced wait spins: sleep() overshoots by about that much
+_SPIN_NS = 200_000  # the last 0.2 ms of a gap or silence wait spins: sleep() overshoots by about that much
+# A paced write refills the line as a UART's transmit FIFO is refilled: in bursts of a 16550's 16 bytes, at most one
+# burst a millisecond (faster line rates take bigger bursts), so the sender sleeps between bursts and never spins.
+_FIFO_BYTES = 16
+_MIN_BURST_NS = 1_000_000
 
 
 class Link:
@@ -216,7 +220,10 @@ class Link:
         return first, last
 
     def _write_paced(self, data: bytes, byte_ns: int) -> tuple[int, int]:
-        # Write each byte no earlier than a UART would have finished the one before it, in as few writes as keep up.
+        # Byte i is due when a UART at this rate would have sent the i bytes before it (t0 + i * byte_ns); none is
+        # written before it is due. The sender wakes once a burst is due, writes every byte due by then, and sleeps:
+        # the schedule is absolute, so a late wake-up is caught up by the next burst and the rate holds.
+        burst = max(_FIFO_BYTES, -(-_MIN_BURST_NS // byte_ns))
         t0 = time.monotonic_ns()
         sent = 0
         first = last = t0
@@ -228,7 +235,10 @@ class Link:
                     first = start
                 sent = due
             if sent < len(data):
-                _sleep_until(t0 + sent * byte_ns)
+                wake = t0 + (min(len(data), sent + burst) - 1) * byte_ns
+                remaining = wake - time.monotonic_ns()
+                if remaining > 0:
+                    time.sleep(remaining / 1e9)
         return first, last
 
     def _emit(self, event: Event) -> None:

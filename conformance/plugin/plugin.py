@@ -27,7 +27,7 @@ __all__ = ["CaseItem", "ModemPool", "RunState"]
 # The plugin's parts with hooks of their own, registered with it (before options are parsed).
 pytest_plugins = ["conformance.plugin.options", "conformance.plugin.collect", "conformance.plugin.capabilities",
                   "conformance.plugin.secrets", "conformance.plugin.ci", "conformance.plugin.results",
-                  "conformance.plugin.allure_report"]
+                  "conformance.plugin.allure_report", "conformance.lab.pytest_plugin"]
 
 
 def pytest_configure(config: pytest.Config) -> None:

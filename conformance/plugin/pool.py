@@ -207,9 +207,7 @@ class ModemPool:
                 return SimReboot(sim)
             return SimRestart()
         command = self.config.getoption("power_cycle_cmd") or self.state.bench.get("power_cycle")
-        if command:
-            return CommandPowerCycle(command)
-        return modem.link.port.info.get("power_cycler")  # a lab's power switch that came with the port (labgrid)
+        return CommandPowerCycle(command) if command else None
 
     # -- reports ---------------------------------------------------------------------------------------------------
 
