@@ -10,7 +10,10 @@ OUT    := reports/out/$(RUN)
 LAST_RUN = $(patsubst %/results.json,%,$(lastword $(sort $(wildcard reports/out/*/results.json))))
 PYTEST_ARGS ?=
 
-.PHONY: conformance report test lint bench clean venv
+LAB_VENV   := .venv-lab
+BENCH_VENV := .venv-bench
+
+.PHONY: conformance conformance-ser2net report test lab lint bench bench-compare bench-modules clean venv
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +22,19 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 venv: $(VENV)/.installed
+
+# labgrid replaces pyserial with its fork, and pytest-embedded defines --baud as this suite does: each gets a venv
+$(LAB_VENV)/.installed: pyproject.toml
+	test -x $(LAB_VENV)/bin/python || $(PYTHON) -m venv $(LAB_VENV)
+	$(LAB_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LAB_VENV)/bin/python -m pip install --quiet -e '.[dev,lab]'
+	touch $@
+
+$(BENCH_VENV)/.installed: pyproject.toml
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e '.[bench]'
+	touch $@
 
 ## Run every case against the simulated modules; results under reports/out/<run>/
 conformance: venv
@@ -35,6 +51,14 @@ report: venv
 	$(PY) -m conformance report render $(if $(filter command line environment,$(origin RUN)),$(OUT),$(or $(LAST_RUN),reports/out/none))
 	$(PY) -m pytest tests/reports/test_render.py -q -p no:cacheprovider
 
+## The BG96 cases on the simulator's pty, then through a real ser2net over RFC 2217 and raw TCP: the same verdicts
+conformance-ser2net: venv
+	$(PY) -m conformance.lab.ser2net_run --out $(OUT)/ser2net
+
+## A real labgrid coordinator and exporter: reserve a place, run cases through it, power-cycle it, release it
+lab: $(LAB_VENV)/.installed
+	$(LAB_VENV)/bin/python -m pytest tests/lab -q -p no:cacheprovider $(PYTEST_ARGS)
+
 ## Run the project's own tests (link, session, transcript, plugin, simulator, peers)
 test: venv
 	$(PY) -m pytest tests -q $(PYTEST_ARGS)
@@ -45,6 +69,14 @@ lint: venv
 ## Print the latency and idle-CPU figures (judges nothing)
 bench: venv
 	$(PY) bench/latency.py
+
+## This suite beside pytest-embedded, pexpect and bare pyserial on one responder; the paced sender's CPU
+bench-compare: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python bench/compare.py
+
+## How many simulated modules one machine runs at once before an escape-timing case fails
+bench-modules: venv
+	$(PY) bench/modules_at_once.py
 
 clean:
 	rm -rf reports/out
