@@ -169,8 +169,12 @@ class Session:
         """Cut every complete line already received (command mode only) and return all tokens not yet consumed."""
         if self.mode == "command":
             size = self.link.size
-            while (token := self._cut(size)) is not None:
-                self._ahead.append(token)
+            while True:
+                at = len(self._ahead)  # a data header's payload is queued by _cut itself: the header goes before it
+                token = self._cut(size)
+                if token is None:
+                    break
+                self._ahead.insert(at, token)
         return list(self._ahead)
 
     def take(self, token: Token) -> None:

@@ -251,3 +251,12 @@ def test_an_ipd_header_frames_data_with_no_line_end_after_it(responder: Responde
     responder.write(b"\r\nIPD5TCP:he\r\nl", b"\r\nOK\r\n")
     got = [session.next_token(_soon()) for _ in range(2)]
     assert [(t.kind, t.text) for t in got if t] == [("line", "IPD5TCP:he\r\nl"), ("line", "OK")]
+
+
+def test_looking_ahead_keeps_a_data_header_before_its_payload(session: Session, responder: Responder) -> None:
+    # a URC window looks ahead while the answer to AT+QIRD is already in: header, payload, OK stay in that order
+    responder.write(b'\r\n+QIURC: "recv",0\r\n', b"\r\n+QIRD: 4\r\ntest\r\n\r\nOK\r\n")
+    assert session.link.wait_for_size(len(b'\r\n+QIURC: "recv",0\r\n\r\n+QIRD: 4\r\ntest\r\n\r\nOK\r\n'), _soon())
+    ahead = session.look_ahead()
+    assert [(t.kind, t.text) for t in ahead] == [("line", '+QIURC: "recv",0'), ("line", "+QIRD: 4"),
+                                                ("data", "test"), ("line", "OK")]
