@@ -192,6 +192,8 @@ def qideact(m: M95Module, call: Call) -> Reply | Pending:
     ctx = m.contexts.get(stack.context_id)
     # §5.5: every connection and listener of the context goes (ASSUMPTION: without CLOSED lines), then IP INITIAL
     m.contexts.deactivate(ctx)
+    # ASSUMPTION: the DNS servers of AT+QIDNSCFG go with the context; the next activation negotiates them (AN §8.2)
+    ctx.dns_from_network, ctx.dns = True, ["0.0.0.0", "0.0.0.0"]
     stack.phase, stack.client, stack.waiting = IP_INITIAL, None, None
     delay_s = m.config.deactivation_delay_s
     if delay_s > 0:

@@ -8,10 +8,9 @@ context (stack.py), and what it says when the network does something. ASSUMPTION
 
 from __future__ import annotations
 
-import functools
 import socket
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 from conformance.dialects import m95 as data
@@ -31,6 +30,7 @@ from ..engine import (
 from ..engine.delivery import Delivery
 from ..engine.module import ControlError
 from . import connections, contexts, dns, server, settings, status, transfer
+from .connections import CLIENT
 from .stack import Stack
 from .stack import state as stack_state
 
@@ -55,7 +55,6 @@ NETWORK = NetworkProfile(
 TEXTS = DataModeTexts(escaped="OK", lost="CLOSED", hung_up="CLOSED", pdp_lost="+PDP DEACT",
                       no_connection="NO CARRIER")
 PUSH_CHUNK = 1460  # ASSUMPTION: one output of received data is at most what one AT+QISEND takes (§3.1)
-CLIENT, SERVER = 1, 2  # +QIRDI <sc>: the module is the client / the server (§5.3.2)
 
 TCPIP_COMMANDS = frozenset({
     "+QIFGCNT", "+QICSGP", "+QIREGAPP", "+QIACT", "+QILOCIP", "+QIDEACT", "+QIOPEN", "+QICLOSE", "+QISERVER",
@@ -73,8 +72,8 @@ class M95Config(SimConfig):
 
     # ASSUMPTION (docs/dialects/m95.md §4): below the 60 s any command has (recommended process V2.0 §9 note 2)
     connect_timeout_s: float = field(default=30.0, metadata=_key("float", 0, 86400))
-    # The address of context 1 while both contexts are active (AN §7.2: each context has its own). Empty: the next
-    # loopback address when local_ip is a loopback one (a real local address of the host), else local_ip.
+    # The address of context 1 (AN §7.2: each context has its own). Empty: the address after local_ip when that one
+    # is the host's (127.0.0.2 on loopback; the network topology adds 10.213.0.3), else local_ip.
     second_ip: str = field(default="", metadata=_key("ipv4_or_empty"))
 
 
@@ -282,7 +281,7 @@ class M95Module(Module):
         }
 
 
-@functools.cache
+@cache
 def _is_local(address: str) -> bool:
     """True if ``address`` is one of this host's (network namespace's) addresses: a socket can bind it."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:

@@ -1,11 +1,9 @@
-"""The simulated M95's DNS against a real DNS server on 127.0.0.1 (GSM TCP/IP Application Note §8), and its slow clock:
-AT+QSCLK with DTR (§9)."""
+"""The simulated M95's DNS against a real DNS server on 127.0.0.1 (GSM TCP/IP Application Note §8)."""
 
 from __future__ import annotations
 
 import socket
 import threading
-import time
 
 import pytest
 from dnslib import QTYPE, RCODE, RR, A, DNSRecord
@@ -63,6 +61,10 @@ def test_qidnscfg_sets_the_servers(gsm, dns):
     assert gsm.ok('AT+QIDNSCFG="211.136.18.171","211.136.112.50"') == b"\r\nOK\r\n"  # AN §8.2
     assert b"PrimaryDns: 211.136.18.171" in gsm.ok("AT+QIDNSCFG?")
     assert gsm.cmd('AT+QIDNSCFG="not an address"') == b"\r\nERROR\r\n"
+    assert gsm.cmd("AT+QIDEACT") == b"\r\nDEACT OK\r\n"
+    gsm.ok("AT+QIREGAPP")
+    gsm.ok("AT+QIACT")
+    assert b"PrimaryDns: 127.0.0.1" in gsm.ok("AT+QIDNSCFG?")  # ASSUMPTION: negotiated again after AT+QIDEACT
 
 
 def test_qiopen_by_name(gsm, dns, listener):
@@ -73,31 +75,3 @@ def test_qiopen_by_name(gsm, dns, listener):
     assert gsm.cmd("AT+QICLOSE") == b"\r\nCLOSE OK\r\n"
     gsm.ok(f'AT+QIOPEN="TCP","no.such.example",{listener.port}')
     assert gsm.read_until(b"\r\nCONNECT FAIL\r\n") == b"\r\nCONNECT FAIL\r\n"  # ASSUMPTION
-
-
-def test_sleep_and_wake_up_through_dtr(gsm, listener):
-    gsm.sim.control("configure", sleep_after_s=0.2)
-    gsm.ok(f'AT+QIOPEN="TCP","127.0.0.1",{listener.port}')
-    gsm.read_until(b"\r\nCONNECT OK\r\n")
-    peer = listener.accept()
-    assert gsm.ok("AT+QSCLK=1") == b"\r\nOK\r\n"
-    gsm.sim.control("dtr", level=False)  # the DTR pin HIGH (AN §9)
-    deadline = time.monotonic() + 5
-    while not gsm.sim.control("state")["asleep"]:
-        assert time.monotonic() < deadline, "the module never slept"
-        time.sleep(0.05)
-    gsm.write(b"AT\r")
-    time.sleep(0.3)
-    assert gsm.port.in_waiting == 0  # asleep: no echo, no answer
-    gsm.sim.control("dtr", level=True)  # the pin LOW: the port answers 20 ms later
-    time.sleep(0.05)
-    assert gsm.ok("AT") == b"\r\nOK\r\n"
-    assert not peer.closed.is_set()  # the connection stayed
-    assert gsm.sim.control("state")["ignored_while_asleep"] == 3
-    # data from the network wakes it and is output as usual
-    gsm.sim.control("dtr", level=False)
-    while not gsm.sim.control("state")["asleep"]:
-        time.sleep(0.05)
-    peer.conn.sendall(b"wake up")
-    assert gsm.read_until(b"wake up") == b"wake up"
-    assert gsm.ok("AT+QSCLK=0") == b"\r\nOK\r\n"
