@@ -51,6 +51,7 @@ __all__ = ["DEFAULT_ACTION_S", "ActionTarget", "Record", "Runner"]
 
 DEFAULT_ACTION_S = 10.0  # how long a peer action may wait for what it checks, unless the line says [within D]
 DEFAULT_POLL_S = 0.2  # how far apart a polled command is sent again, unless the line says [every D]
+SILENCE_LINE_NS = 50_000_000  # during a silence, how long the rest of a line a window may claim has to come
 
 
 class ActionTarget(Protocol):
@@ -374,17 +375,40 @@ class Runner(UnsolicitedLines):
         self._accept(step, token, None)
 
     def _silence(self, step: Silence) -> None:
+        """The module sends nothing for the step's time, but the lines open ``<~`` windows wait for: a window says its
+        line may come in any order with the steps after it."""
         link = self.session.link
-        start = link.size
+        watched = link.size
         t0 = time.monotonic_ns()
-        if link.wait_for_size(start + 1, t0 + int(step.seconds * 1e9)):
-            t = link.time_at(start)
-            link.wait_for_size(start + 64, time.monotonic_ns() + 20_000_000)  # show a little more of what came
-            got = link.data(start, start + 64)
+        end = t0 + int(step.seconds * 1e9)
+        while link.wait_for_size(watched + 1, end):
+            t = link.time_at(watched)
+            if self._windows_took_all(t):
+                watched = link.size
+                continue
+            link.wait_for_size(watched + 64, time.monotonic_ns() + 20_000_000)  # show a little more of what came
+            got = link.data(watched, watched + 64)
             self._add(Record(step, escape_bytes(got), t, "fail"))
             self._fail(step, f"expected {step.seconds:g} s of silence; after {(t - t0) / 1e9:.3f} s the module "
                        f"sent {escape_bytes(got)!r}", recorded=True)
         self._add(Record(step, "(silent)", time.monotonic_ns(), "ok"))
+
+    def _windows_took_all(self, since_ns: int) -> bool:
+        """True if what arrived during a silence is whole lines the open windows claimed (the rest of a line has
+        :data:`SILENCE_LINE_NS` to come)."""
+        if not self._windows or self.session.mode != "command":
+            return False
+        link = self.session.link
+        while True:
+            for token in self.session.look_ahead():
+                if self._claim_by_window(token):
+                    self.session.take(token)
+            if self.session.pending_tokens():
+                return False  # a whole line no window wanted
+            if not self.session.unconsumed().strip(b"\r\n"):
+                return True
+            if not link.wait_for_size(link.size + 1, since_ns + SILENCE_LINE_NS):
+                return False  # a line that never ended
 
     def _action(self, step: Action) -> None:
         target = self.context.get(step.target)

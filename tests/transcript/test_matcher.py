@@ -362,3 +362,37 @@ def test_a_result_urc_after_ok_gets_the_dialects_longer_wait(responder: Responde
     _, after_ok = runner._deadline(steps[2], None)
     assert "within 5 s" in before_ok or "5 s" in before_ok
     assert after_ok.startswith("within 60 s") and "result URC" in after_ok
+
+
+def test_a_line_an_open_window_waits_for_does_not_break_a_silence(session: Session, responder: Responder) -> None:
+    def late_urc() -> None:
+        responder.wait_received(len(b"AT\r"))
+        time.sleep(0.2)  # the URC comes while the case keeps silence
+        responder.write(b"\r\n0, REMOTE IP: 10.0.0.7\r\n")
+
+    responder.on(b"AT", b"\r\nOK\r\n")
+    threading.Thread(target=late_urc, daemon=True).start()
+    runner = run(session, """
+      > AT
+      < OK
+      <~ <i:int>, REMOTE IP: <ip:ip>     [within 5s]
+      ~ silence 1s
+    """)
+    assert runner.scope.values["ip"] == "10.0.0.7"
+
+
+def test_a_line_no_window_waits_for_breaks_a_silence(session: Session, responder: Responder) -> None:
+    def late_urc() -> None:
+        responder.wait_received(len(b"AT\r"))
+        time.sleep(0.2)
+        responder.write(b"\r\nRING\r\n")
+
+    responder.on(b"AT", b"\r\nOK\r\n")
+    threading.Thread(target=late_urc, daemon=True).start()
+    with pytest.raises(StepFailed, match="expected 1 s of silence.*RING"):
+        run(session, """
+          > AT
+          < OK
+          <~ <i:int>, REMOTE IP: <ip:ip>     [within 5s]
+          ~ silence 1s
+        """)
