@@ -26,7 +26,7 @@ from typing import Any
 import serial
 from serial import rfc2217
 
-from .simctl import control_request
+from ..sim.process import control_request
 
 __all__ = ["Rfc2217Endpoint", "SimPortSerial", "main"]
 

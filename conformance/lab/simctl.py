@@ -10,43 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import sys
 from typing import Any
 
-__all__ = ["CONTROL_TIMEOUT_S", "ControlError", "control_request", "main"]
+from ..sim.process import SimError, control_request
 
-CONTROL_TIMEOUT_S = 10.0  # one request and its reply (a reboot answers at once; the start-up lines follow)
-
-
-class ControlError(RuntimeError):
-    """The control socket could not be reached, or the simulator refused the request."""
-
-
-def control_request(path: str, cmd: str, *, timeout_s: float = CONTROL_TIMEOUT_S, **args: Any) -> dict[str, Any]:
-    """Send ``{"cmd": cmd, **args}`` to the control socket at ``path``; return the reply (raises :class:`ControlError`
-    for an error reply or a socket that does not answer)."""
-    request = json.dumps({"cmd": cmd, **args}).encode() + b"\n"
-    reply = bytearray()
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(timeout_s)
-            sock.connect(path)
-            sock.sendall(request)
-            while not reply.endswith(b"\n"):
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                reply += chunk
-    except OSError as exc:
-        raise ControlError(f"control socket {path}: {exc}") from None
-    try:
-        answer = json.loads(reply)
-    except ValueError:
-        raise ControlError(f"control socket {path}: no reply to {cmd!r}") from None
-    if not answer.get("ok"):
-        raise ControlError(f"control socket {path}: {cmd} refused: {answer.get('error', answer)}")
-    return answer
+__all__ = ["main"]
 
 
 def _value(text: str) -> Any:
@@ -70,8 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         kwargs[key] = _value(value)
     try:
         answer = control_request(args.socket, args.command, **kwargs)
-    except ControlError as exc:
-        print(exc, file=sys.stderr)
+    except SimError as exc:
+        print(f"control socket {args.socket}: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(answer))
     return 0

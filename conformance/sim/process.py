@@ -29,7 +29,8 @@ from conformance.link.ports import OpenedPort
 
 from . import workdir as workdir_module
 
-__all__ = ["SimError", "SimLines", "SimProcess", "cli_main", "launch", "open_sim_url", "parse_sim_url"]
+__all__ = ["SimError", "SimLines", "SimProcess", "cli_main", "control_request", "launch", "open_sim_url",
+           "parse_sim_url"]
 
 CONTROL_TIMEOUT_S = 10.0  # one control request and its reply
 STOP_TIMEOUT_S = 5.0  # SIGTERM, then SIGKILL
@@ -38,6 +39,32 @@ _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # the directory holdin
 
 class SimError(RuntimeError):
     """The simulator did not start, is not running, or refused a control request."""
+
+
+def control_request(path: str, cmd: str, *, timeout_s: float = CONTROL_TIMEOUT_S, **args: Any) -> dict[str, Any]:
+    """Send ``{"cmd": cmd, **args}`` to the control socket at ``path`` (a simulator's, docs/simulator.md); return the
+    reply. Raises :class:`SimError` for an error reply or a socket that does not answer."""
+    request = json.dumps({"cmd": cmd, **args}).encode() + b"\n"
+    reply = bytearray()
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout_s)
+            sock.connect(path)
+            sock.sendall(request)
+            while not reply.endswith(b"\n"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                reply += chunk
+    except OSError as e:
+        raise SimError(f"control {cmd}: {e}") from None
+    try:
+        answer = json.loads(reply)
+    except ValueError:
+        raise SimError(f"control {cmd}: no reply") from None
+    if not answer.get("ok"):
+        raise SimError(f"control {cmd}: {answer.get('error', answer)}")
+    return answer
 
 
 class SimProcess:
@@ -55,27 +82,10 @@ class SimProcess:
 
     def control(self, cmd: str, **args: Any) -> dict[str, Any]:
         """Send one control request (see docs/simulator.md); return the reply, raise SimError on an error reply."""
-        request = json.dumps({"cmd": cmd, **args}).encode() + b"\n"
         try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-                sock.settimeout(CONTROL_TIMEOUT_S)
-                sock.connect(self.control_path)
-                sock.sendall(request)
-                reply = bytearray()
-                while not reply.endswith(b"\n"):
-                    chunk = sock.recv(65536)
-                    if not chunk:
-                        break
-                    reply += chunk
-        except OSError as e:
-            raise SimError(f"control {cmd}: {e}{self._status()}") from None
-        try:
-            answer = json.loads(reply)
-        except ValueError:
-            raise SimError(f"control {cmd}: no reply{self._status()}") from None
-        if not answer.get("ok"):
-            raise SimError(f"control {cmd}: {answer.get('error', answer)}")
-        return answer
+            return control_request(self.control_path, cmd, **args)
+        except SimError as e:
+            raise SimError(f"{e}{self._status()}") from None
 
     def alive(self) -> bool:
         """True while the simulator process runs."""
