@@ -37,7 +37,7 @@ def test_every_host_command_line_ends_as_line_end_says(pytester: pytest.Pytester
 
 
 def test_simulated_modules_get_the_timing_profile_and_its_seed(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_timing="""
+    pytester.makepyfile(test_sim_timing_option="""
         import pytest
 
         @pytest.mark.dialect("bg96")
@@ -52,7 +52,7 @@ def test_simulated_modules_get_the_timing_profile_and_its_seed(pytester: pytest.
 
 
 def test_without_the_options_the_simulator_keeps_its_own_default(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_timing="""
+    pytester.makepyfile(test_sim_timing_option="""
         import pytest
 
         @pytest.mark.dialect("bg96")
