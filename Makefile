@@ -64,7 +64,7 @@ test: venv
 	$(PY) -m pytest tests -q $(PYTEST_ARGS)
 
 lint: venv
-	$(PY) -m ruff check conformance tests bench
+	$(PY) -m ruff check conformance tests bench cases
 
 ## Print the latency and idle-CPU figures (judges nothing)
 bench: venv

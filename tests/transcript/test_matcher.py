@@ -389,7 +389,7 @@ def test_a_line_no_window_waits_for_breaks_a_silence(session: Session, responder
 
     responder.on(b"AT", b"\r\nOK\r\n")
     threading.Thread(target=late_urc, daemon=True).start()
-    with pytest.raises(StepFailed, match="expected 1 s of silence.*RING"):
+    with pytest.raises(StepFailed, match=r"expected 1 s of silence.*RING"):
         run(session, """
           > AT
           < OK
