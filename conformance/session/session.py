@@ -184,6 +184,16 @@ class Session:
                 self.dialect.data_length(token.text):
             self._ahead.popleft()  # its payload goes with it
 
+    def absorb_late_lf(self) -> bool:
+        """Consume the next byte if it is the LF of a CR LF line end that had not arrived when its line was cut."""
+        if not self._swallow_lf or self.cursor >= self.link.size:
+            return False
+        self._swallow_lf = False
+        if self.link.byte_at(self.cursor) != LF:
+            return False
+        self.cursor += 1
+        return True
+
     def unconsumed(self) -> bytes:
         """Received bytes no token has consumed yet (after the ones cut ahead)."""
         return self.link.data(self.cursor)

@@ -136,3 +136,26 @@ def test_dual_stack_network_gives_two_addresses():
             assert modem.ok('AT+QICSGP=1') == b'\r\n+QICSGP: 1,"","","",0\r\n\r\nOK\r\n'  # as configured
         finally:
             modem.close()
+
+
+def test_an_event_during_a_result_that_opens_data_mode_is_judged_once_the_mode_has_begun():
+    # realistic answers come in pieces; a peer's FIN can arrive between "CONNECT" and its final LF. Whether the module
+    # says NO CARRIER / CLOSED as the end of data mode or as a command-mode URC depends on the mode, so the socket
+    # layer waits until the result is out and the mode open (before, a closed connection left the module in data mode)
+    loop, port = Loop(), FakePort()
+    module = Bg96Module(loop, port, get("bg96"), {"timing": "realistic", "seed": 2, "dns_servers": ["127.0.0.1"]})
+    events: list[str] = []
+    for _ in range(50):  # until the profile cuts CONNECT into several pieces (seeded: the same try every run)
+        module.respond_unprompted("CONNECT", after=lambda: events.append("data mode"))
+        module.after_mode_switch(lambda: events.append("peer closed"))
+        if not events:
+            break
+        run_until(loop, lambda: len(events) == 2)
+        events.clear()
+    written = b"".join(port.writes)
+    assert events == [] and written and not written.endswith(b"CONNECT\r\n")  # partly out: the mode not open yet
+    run_until(loop, lambda: len(events) == 2)
+    assert events == ["data mode", "peer closed"]
+    module.after_mode_switch(lambda: events.append("later"))
+    assert events[-1] == "later"  # nothing in flight: judged at once
+    module.shutdown()

@@ -201,6 +201,18 @@ def test_silence_step_fails_on_any_byte(session: Session, responder: Responder) 
         run(session, "> AT\n< OK\n~ silence 1s")
 
 
+def test_the_late_lf_of_the_line_before_a_silence_does_not_break_it(session: Session, responder: Responder) -> None:
+    # a module's UART or USB stack may deliver a result's CR LF in two pieces: the LF ends the line, it is not output
+    responder.on(b"AT", b"\r\nOK\r", 0.05, b"\n")
+    run(session, "> AT\n< OK\n~ silence 500ms")
+
+
+def test_a_second_lf_after_the_line_before_a_silence_breaks_it(session: Session, responder: Responder) -> None:
+    responder.on(b"AT", b"\r\nOK\r", 0.05, b"\n\n")
+    with pytest.raises(StepFailed, match=r"expected 0\.5 s of silence; after 0\.[0-9]+ s the module sent '\\\\n'"):
+        run(session, "> AT\n< OK\n~ silence 500ms")
+
+
 def test_checks_compare_numbers_and_text(session: Session, responder: Responder) -> None:
     responder.on(b"AT+QISEND=0,0", b"\r\n+QISEND: 10,4,6\r\n\r\nOK\r\n")
     run(session, '''

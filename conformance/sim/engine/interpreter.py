@@ -118,6 +118,8 @@ class AtInterpreter:
         self._owned = False  # a prompt or data mode owns the port until the final result ending it is written
         self._held_urcs: list[bytes] = []
         self._idle_waiters: list[Callable[[], None]] = []  # run once no command, prompt or data mode holds the port
+        self._opening = False  # a result that opens a prompt or data mode is on its way out (pieces still queued)
+        self._switch_waiters: list[Callable[[], None]] = []  # run once that result is written and the mode open
         self._last_input_ns = 0  # when the host's latest bytes arrived
         self._typing_timer: Timer | None = None
 
@@ -152,6 +154,8 @@ class AtInterpreter:
         self._owned = False
         self._held_urcs.clear()
         self._idle_waiters.clear()
+        self._opening = False
+        self._switch_waiters.clear()
         if self._typing_timer is not None:
             self._typing_timer.cancel()
             self._typing_timer = None
@@ -359,6 +363,7 @@ class AtInterpreter:
         (input queued) until it is written."""
         self.busy = True
         self._responding = True
+        self._opening = after is not None
 
         def write() -> None:
             self._response_timer = None
@@ -371,6 +376,9 @@ class AtInterpreter:
             if after is not None:
                 self._opened_ns = t_ns
                 after()
+                self._opening = False
+                while self._switch_waiters:
+                    self._switch_waiters.pop(0)()
             self._release_held_urcs()
             self._run_idle_waiters()
             self.loop.call_soon(self._process_input)
@@ -403,6 +411,16 @@ class AtInterpreter:
             callback()
         else:
             self._idle_waiters.append(callback)
+
+    def after_mode_switch(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` now, or, while a result that opens a mode (``CONNECT``, ``>``) is still being written, once
+        it is out and the mode has begun. An event that depends on the mode (a connection lost in data mode or in
+        command mode) must not be judged in between: the host has been told of the mode, the module is not in it yet.
+        """
+        if self._opening:
+            self._switch_waiters.append(callback)
+        else:
+            callback()
 
     def _run_idle_waiters(self) -> None:
         while self._idle_waiters and self.idle():

@@ -471,6 +471,9 @@ class Sockets:
         svc.close_reason = reason
         if svc.sock is not None:
             self.loop.unwatch(svc.sock)
+        self.module.after_mode_switch(lambda: self._tell_peer_closed(svc, reason))
+
+    def _tell_peer_closed(self, svc: Service, reason: str) -> None:
         in_data_mode = svc is self.module.data_mode.service
         if in_data_mode:
             self.module.data_mode.connection_lost()
