@@ -56,7 +56,7 @@ class Lease:
 
 def worker_index(worker: str | None = None) -> int:
     """pytest-xdist's worker number (``gw3`` -> 3); 0 outside xdist."""
-    name = worker if worker is not None else os.environ.get("PYTEST_XDIST_WORKER", "")
+    name = worker or ""
     digits = "".join(ch for ch in name if ch.isdigit())
     return int(digits) if digits else 0
 

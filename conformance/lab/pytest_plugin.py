@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from ..link.ports import register_scheme
+from ..plugin.state import xdist_worker
 from .transport import port_traits
 
 __all__ = ["LEASE", "TIMING_CRITICAL"]
@@ -97,7 +98,7 @@ def _claim(config: pytest.Config) -> None:
                                 "one worker per module (give -n at most the number of modules)")
     if workers and not is_worker:
         return  # the pytest-xdist controller runs no case: its workers claim the modules
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    worker = xdist_worker(config)
     try:
         lease = claim_module(inventory, worker=worker, timeout_s=config.getoption("claim_wait"))
     except NoModuleFree as exc:
@@ -135,14 +136,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
     state = session.config.stash.get(STATE, None)
     if state is not None:
-        _record_claim(state.run_dir, lease)
+        _record_claim(state.run_dir, lease, xdist_worker(session.config))
 
 
-def _record_claim(run_dir: Path, lease: Any) -> None:
+def _record_claim(run_dir: Path, lease: Any, worker: str | None) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     claims = run_dir / CLAIMS_FILE
     entry = {"module": lease.module.name, "url": lease.module.url, "lock": lease.lock_path, "pid": os.getpid(),
-             "worker": os.environ.get("PYTEST_XDIST_WORKER", ""), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+             "worker": worker or "", "since": time.strftime("%Y-%m-%d %H:%M:%S")}
     with claims.open("a", encoding="utf-8") as out:
         out.write(json.dumps(entry) + "\n")
 
@@ -194,7 +195,7 @@ def _retire(config: pytest.Config, state: Any, lease: Any, why: str) -> None:
             dead.close()
         except Exception:
             pass
-    spare = claim_spare(lease, config.stash[_INVENTORY], why, worker=os.environ.get("PYTEST_XDIST_WORKER"))
+    spare = claim_spare(lease, config.stash[_INVENTORY], why, worker=xdist_worker(config))
     state.strategy.unrecoverable = 0  # the lost module is out of the run: its count must not stop the others
     if spare is None:
         config.stash[_LOST] = f"module {lease.module.name} ({lease.module.url}) was lost ({why}) and the inventory " \
@@ -202,7 +203,7 @@ def _retire(config: pytest.Config, state: Any, lease: Any, why: str) -> None:
         return
     config.stash[LEASE] = spare
     _use(config, spare.module)
-    _record_claim(state.run_dir, spare)
+    _record_claim(state.run_dir, spare, xdist_worker(config))
 
 
 # -- modem_lines ---------------------------------------------------------------------------------------------------

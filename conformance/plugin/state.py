@@ -18,12 +18,22 @@ from . import allure_report
 from .modem import make_redactor
 from .pool import ModemPool
 
-__all__ = ["BENCH_KEYS", "STATE", "RunState"]
+__all__ = ["BENCH_KEYS", "STATE", "RunState", "xdist_worker"]
 
 BENCH_KEYS = ("vars", "secrets", "provides", "power_cycle")  # what a bench file (--bench) may hold
 RECOVERIES_FILE = "recoveries.json"  # in the run's folder: every recovery of the run (an empty list if none)
 
 STATE = pytest.StashKey["RunState"]()
+
+
+def xdist_worker(config: pytest.Config) -> str | None:
+    """This process's pytest-xdist worker id (``gw3``); None in the controller or a run without xdist.
+
+    Read from the config, not from ``PYTEST_XDIST_WORKER``: a run started inside an xdist worker (a test of a test
+    run, a wrapper script) inherits that variable without being a worker itself.
+    """
+    workerinput = getattr(config, "workerinput", None)
+    return workerinput.get("workerid") if workerinput else None
 
 
 class RunState:
@@ -35,7 +45,7 @@ class RunState:
             time.strftime("%Y%m%d-%H%M%S")
         os.environ.setdefault("CONFORMANCE_RUN", name)  # xdist workers inherit it: one folder per run
         self.run_dir = Path(config.getoption("results_dir", "reports/out") or "reports/out") / name
-        worker = os.environ.get("PYTEST_XDIST_WORKER")
+        worker = xdist_worker(config)
         if worker:
             self.run_dir = self.run_dir / worker
         self.bench = _load_bench(config.getoption("bench", None))
