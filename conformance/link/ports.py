@@ -7,6 +7,7 @@ served by openers registered here: the simulator package registers ``sim``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -77,7 +78,10 @@ def open_port(url: str, baudrate: int = 115200) -> OpenedPort:
     scheme, sep, _ = url.partition(":")
     if sep and scheme in _OPENERS:
         return _OPENERS[scheme](url, baudrate)
-    port = serial.serial_for_url(url, baudrate=baudrate, timeout=None, exclusive=_exclusive(url))
+    with warnings.catch_warnings():
+        # pyserial 3.5's RFC 2217 client starts its reader thread with Thread.setDaemon/setName: noise in every run
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="serial.rfc2217")
+        port = serial.serial_for_url(url, baudrate=baudrate, timeout=None, exclusive=_exclusive(url))
     return OpenedPort(serial=port, url=url)
 
 

@@ -23,6 +23,9 @@ from conformance.lab.transport import port_traits
 from conformance.link import open_port
 from conformance.sim import SimProcess, launch
 
+# pyserial 3.5's RFC 2217 client starts its reader thread with Thread.setDaemon/setName (open_port hides it too)
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:serial.rfc2217")
+
 needs_ser2net = pytest.mark.skipif(find_ser2net() is None, reason="ser2net is not installed (apt-get install ser2net)")
 
 
