@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from helpers.fake_port import FakePort
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -45,23 +46,6 @@ def test_random_input_never_crashes_and_at_still_answers(modem, garbage):
     assert modem.read_until(b"OK\r\n") == b"AT\r\r\nOK\r\n"
     assert modem.sim.alive()
     assert "Traceback" not in modem.sim.log()  # no handler raised (that would be ERROR + 550 and a bug)
-
-
-class FakePort:
-    def __init__(self) -> None:
-        self.out = bytearray()
-
-    def write(self, data: bytes) -> None:
-        self.out += data
-
-    def pending_output(self) -> int:
-        return 0
-
-    def set_input_paused(self, paused: bool) -> None:
-        pass
-
-    def discard_output(self) -> None:
-        pass
 
 
 def test_an_exception_in_a_handler_is_error_550():

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from helpers.fake_port import FakePort
 
 from conformance.dialects import EscapeRules, get
 from conformance.sim.bg96 import Bg96Module
@@ -107,29 +108,10 @@ def test_packetizer_sizes_and_flush():
     assert sent[-1] == b"now"
 
 
-class StampingPort:
-    """A port that notes when each write happened (monotonic ns)."""
-
-    def __init__(self) -> None:
-        self.writes: list[tuple[int, bytes]] = []
-
-    def write(self, data: bytes) -> None:
-        self.writes.append((time.monotonic_ns(), data))
-
-    def pending_output(self) -> int:
-        return 0
-
-    def set_input_paused(self, paused: bool) -> None:
-        pass
-
-    def discard_output(self) -> None:
-        pass
-
-
 def test_ok_never_leaves_before_the_guard_after_plus_the_modules_reaction():
     # The host times the guard from when its write of "+++" returned, which can be a little after the bytes reached
     # the module; the module's OK therefore leaves guard + reaction after the last '+' arrived, never sooner.
-    loop, port = Loop(), StampingPort()
+    loop, port = Loop(), FakePort()
     module = Bg96Module(loop, port, get("bg96"), {"dns_servers": ["127.0.0.1"], "timing": "instant"})
     svc = Service(0, 0, 1, "TCP", 2, server_id=0, state=CONNECTED)  # no kernel socket: the data goes nowhere
     module.sockets.add(svc)
@@ -140,13 +122,13 @@ def test_ok_never_leaves_before_the_guard_after_plus_the_modules_reaction():
     module.on_host_input(b"+++", last)
     assert module.data_mode.escape.check(time.monotonic_ns())  # the guard after has passed: it is the escape
     assert module.mode.value == "command"
-    assert not any(b"OK" in data for _, data in port.writes)  # ... but the OK is not out yet
+    assert not any(b"OK" in data for _, data in port.stamped)  # ... but the OK is not out yet
     deadline = time.monotonic() + 2
-    while not any(b"OK" in data for _, data in port.writes):
+    while not any(b"OK" in data for _, data in port.stamped):
         assert time.monotonic() < deadline
         loop._run_timers()
         time.sleep(0.001)
-    written = next(t for t, data in port.writes if b"OK" in data)
+    written = next(t for t, data in port.stamped if b"OK" in data)
     assert written - last >= int((RULES.guard_after_s + ESCAPE_REACTION_S) * S)
     module.shutdown()
 

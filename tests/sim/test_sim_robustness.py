@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 
+from helpers.fake_port import FakePort
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -43,23 +44,6 @@ def test_the_fuzzer_left_no_traceback(modem):
     modem.write(b"AT\r")
     modem.read_until(b"AT\r\r\nOK\r\n")
     assert "Traceback" not in modem.sim.log()
-
-
-class FakePort:
-    def __init__(self) -> None:
-        self.out = bytearray()
-
-    def write(self, data: bytes) -> None:
-        self.out += data
-
-    def pending_output(self) -> int:
-        return 0
-
-    def set_input_paused(self, paused: bool) -> None:
-        pass
-
-    def discard_output(self) -> None:
-        pass
 
 
 def test_an_exception_in_a_handler_is_error_550():

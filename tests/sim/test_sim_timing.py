@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from helpers.fake_port import FakePort
 
 from conformance.dialects import get
 from conformance.sim import launch, parse_sim_url
@@ -36,23 +37,6 @@ def test_realistic_responses_come_in_pieces():
     assert all(b"".join(piece for _, piece in pieces) == data for pieces in cuts)
     assert any(len(pieces) > 1 for pieces in cuts)  # some responses are written in several pieces
     assert all(gap > 0 for pieces in cuts for gap, _ in pieces[1:])
-
-
-class FakePort:
-    def __init__(self) -> None:
-        self.writes: list[bytes] = []
-
-    def write(self, data: bytes) -> None:
-        self.writes.append(data)
-
-    def pending_output(self) -> int:
-        return 0
-
-    def set_input_paused(self, paused: bool) -> None:
-        pass
-
-    def discard_output(self) -> None:
-        pass
 
 
 def run_until(loop: Loop, done, timeout: float = 5.0) -> None:
