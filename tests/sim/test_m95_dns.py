@@ -2,38 +2,8 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-
 import pytest
-from dnslib import QTYPE, RCODE, RR, A, DNSRecord
-
-
-class DnsServer:
-    """Answers A queries from a table, NXDOMAIN for other names."""
-
-    def __init__(self, answers: dict[str, list[str]]) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self._answers = answers
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                packet, client = self.sock.recvfrom(4096)
-            except OSError:
-                return
-            request = DNSRecord.parse(packet)
-            name = str(request.q.qname).rstrip(".")
-            reply = request.reply()
-            if name in self._answers:
-                for address in self._answers[name]:
-                    reply.add_answer(RR(name, QTYPE.A, rdata=A(address), ttl=300))
-            else:
-                reply.header.rcode = RCODE.NXDOMAIN
-            self.sock.sendto(reply.pack(), client)
+from helpers.dns_server import DnsServer
 
 
 @pytest.fixture
