@@ -11,7 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 import serial
-from test_sim_network_services import DnsServer, NtpServer, _icmp_allowed
+from helpers.dns_server import DnsServer
+from test_sim_network_services import NtpServer, _icmp_allowed
 
 from conformance.sim import launch
 
