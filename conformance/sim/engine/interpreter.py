@@ -118,8 +118,8 @@ class AtInterpreter:
         self._owned = False  # a prompt or data mode owns the port until the final result ending it is written
         self._held_urcs: list[bytes] = []
         self._idle_waiters: list[Callable[[], None]] = []  # run once no command, prompt or data mode holds the port
-        self._opening = False  # a result that opens a prompt or data mode is on its way out (pieces still queued)
-        self._switch_waiters: list[Callable[[], None]] = []  # run once that result is written and the mode open
+        self._opening = False  # a result is on its way out whose follow-up (CONNECT: data mode begins) has not run
+        self._switch_waiters: list[Callable[[], None]] = []  # run once that result is written and its follow-up ran
         self._last_input_ns = 0  # when the host's latest bytes arrived
         self._typing_timer: Timer | None = None
 
@@ -413,9 +413,10 @@ class AtInterpreter:
             self._idle_waiters.append(callback)
 
     def after_mode_switch(self, callback: Callable[[], None]) -> None:
-        """Run ``callback`` now, or, while a result that opens a mode (``CONNECT``, ``>``) is still being written, once
-        it is out and the mode has begun. An event that depends on the mode (a connection lost in data mode or in
-        command mode) must not be judged in between: the host has been told of the mode, the module is not in it yet.
+        """Run ``callback`` now, or, while a result with a follow-up is still being written (``CONNECT``, whose
+        follow-up enters data mode), once it is out and the follow-up has run. An event that depends on the mode (a
+        connection lost in data mode or in command mode) must not be judged in between: the host has been told of the
+        mode, the module is not in it yet.
         """
         if self._opening:
             self._switch_waiters.append(callback)
